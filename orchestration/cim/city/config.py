@@ -1,0 +1,166 @@
+"""Load and validate a city configuration folder.
+
+Layout (see docs/configuration.md)::
+
+    city.yaml        name, area levels, limits
+    areas.csv        area_code, name, level, parent_code, valid_from, valid_to, ...
+    partners.yaml    partners and their contacts
+    feeds/*.yaml     one feed contract per feed
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from functools import cached_property
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cim.city.contracts import AREA_TYPES, Contact, FeedContract, Identifier
+from cim.city.errors import ConfigError, from_validation_error
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Area(_Strict):
+    area_code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    name: str
+    level: Identifier
+    parent_code: str | None = None
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    grid_row: int | None = None
+    grid_col: int | None = None
+
+
+class Partner(_Strict):
+    id: Identifier
+    name: str
+    kind: str = "partner"
+    contact: Contact
+
+
+class CitySettings(_Strict):
+    id: Identifier
+    name: str
+    country: str = ""
+    timezone: str = "UTC"
+    languages: list[str] = ["en"]
+    area_levels: list[Identifier] = Field(min_length=1)
+    areas_file: str = "areas.csv"
+    max_file_mb: float = Field(512, gt=0)
+
+
+class City(_Strict):
+    folder: Path
+    settings: CitySettings
+    areas: list[Area]
+    partners: list[Partner]
+    contracts: list[FeedContract]
+
+    @cached_property
+    def contract_by_feed(self) -> dict[str, FeedContract]:
+        return {c.feed: c for c in self.contracts}
+
+    @cached_property
+    def partner_by_id(self) -> dict[str, Partner]:
+        return {p.id: p for p in self.partners}
+
+    def contact_for(self, contract: FeedContract) -> Contact:
+        return contract.contact or self.partner_by_id[contract.partner].contact
+
+    def max_file_bytes(self, contract: FeedContract) -> int:
+        return int((contract.max_file_mb or self.settings.max_file_mb) * 1024 * 1024)
+
+
+def _read_yaml(file: Path) -> dict:
+    if not file.is_file():
+        raise ConfigError(file, ["file is missing; see docs/configuration.md for its layout"])
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(file, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(file, ["expected a mapping of keys to values at the top level"])
+    return data
+
+
+def _parse(model: type[ModelT], file: Path, data: object) -> ModelT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(file, exc) from exc
+
+
+def _load_areas(file: Path, levels: list[str]) -> list[Area]:
+    if not file.is_file():
+        raise ConfigError(file, ["areas file is missing"])
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    areas, problems = [], []
+    for number, row in enumerate(rows, start=2):
+        clean = {k: (v.strip() or None) for k, v in row.items() if k}
+        try:
+            areas.append(Area.model_validate(clean))
+        except ValidationError as exc:
+            problems += [f"line {number}: {p}" for p in from_validation_error(file, exc).problems]
+    codes = [a.area_code for a in areas]
+    problems += [f"area_code {c!r} appears twice" for c in sorted({c for c in codes if codes.count(c) > 1})]
+    known = set(codes)
+    for area in areas:
+        if area.level not in levels:
+            problems.append(f"area {area.area_code}: level {area.level!r} not in {levels}")
+        elif area.level != levels[-1] and area.parent_code not in known:
+            problems.append(f"area {area.area_code}: parent_code {area.parent_code!r} is not an area")
+    if problems:
+        raise ConfigError(file, problems)
+    return areas
+
+
+def _load_contract(file: Path, city_levels: list[str], partner_ids: set[str]) -> FeedContract:
+    contract = _parse(FeedContract, file, _read_yaml(file))
+    problems = []
+    if contract.feed != file.stem:
+        problems.append(f"feed: {contract.feed!r} must equal the file name {file.stem!r}")
+    if contract.partner not in partner_ids:
+        problems.append(f"partner: {contract.partner!r} is not in partners.yaml {sorted(partner_ids)}")
+    for column in contract.columns:
+        if column.type in AREA_TYPES and column.area_level not in city_levels:
+            problems.append(
+                f"columns.{column.name}.area_level: {column.area_level!r} not in {city_levels}"
+            )
+    if problems:
+        raise ConfigError(file, problems)
+    return contract
+
+
+def load_city(folder: Path) -> City:
+    """Read and cross-check a city folder; raise ConfigError naming file and key."""
+    folder = Path(folder)
+    settings = _parse(CitySettings, folder / "city.yaml", _read_yaml(folder / "city.yaml"))
+    areas = _load_areas(folder / settings.areas_file, settings.area_levels)
+    partners_file = folder / "partners.yaml"
+    partners_data = _read_yaml(partners_file).get("partners") or []
+    partners = [
+        _parse(Partner, partners_file, {**p}) if isinstance(p, dict) else None for p in partners_data
+    ]
+    if not partners or None in partners:
+        raise ConfigError(partners_file, ["partners: expected a list of partners (id, name, contact)"])
+    partner_ids = {p.id for p in partners}
+    contracts = [
+        _load_contract(f, settings.area_levels, partner_ids)
+        for f in sorted((folder / "feeds").glob("*.yaml"))
+    ]
+    if not contracts:
+        raise ConfigError(folder / "feeds", ["no feed contracts (feeds/*.yaml) found"])
+    return City(
+        folder=folder.resolve(), settings=settings, areas=areas, partners=partners, contracts=contracts
+    )

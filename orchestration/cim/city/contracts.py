@@ -1,0 +1,200 @@
+"""Feed contracts: what a partner promised to send, as one YAML file per feed.
+
+A contract is the only place where a feed's file pattern, dialect, columns, personal
+data and delivery promise are written down. Ingestion, checks and reminders read it;
+nothing about a feed is hard-coded elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+# Identifiers become table and column names: keep them to a safe, boring alphabet so
+# they can be quoted without ever pasting arbitrary text into SQL.
+IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER)]
+
+ColumnType = Literal[
+    "text", "integer", "decimal", "date", "timestamp", "boolean", "area_code", "area_code_list"
+]
+Grain = Literal["month", "quarter", "year", "school_year", "snapshot"]
+NUMERIC_TYPES = {"integer", "decimal"}
+AREA_TYPES = {"area_code", "area_code_list"}
+
+# Named groups each grain needs in ``period.from_filename``.
+_GRAIN_GROUPS = {
+    "month": {"year", "month"},
+    "quarter": {"year", "quarter"},
+    "year": {"year"},
+    "school_year": {"year"},
+    "snapshot": set(),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Contact(_Strict):
+    name: str
+    email: str
+
+
+class RowFilter(_Strict):
+    """Rows that are not data (a "Totaal" line): skipped and accounted as rejected."""
+
+    column: Identifier
+    equals: list[str]
+
+
+class Dialect(_Strict):
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quote: str = '"'
+    decimal: Literal[".", ","] = "."
+    thousands: Literal[".", ",", " ", "'"] | None = None
+    date_format: str = "%Y-%m-%d"
+    timestamp_format: str = "%Y-%m-%d %H:%M:%S"
+    header_row: int = Field(1, ge=1, description="1-based line or sheet row of the header")
+    sheet: str | None = None
+    records_key: str | None = None
+    list_separator: str = "|"
+    skip_rows_where: RowFilter | None = None
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> Dialect:
+        if self.thousands is not None and self.thousands == self.decimal:
+            raise ValueError("thousands and decimal separators must differ")
+        if len(self.delimiter) != 1:
+            raise ValueError(f"delimiter must be one character, got {self.delimiter!r}")
+        return self
+
+
+class Period(_Strict):
+    grain: Grain
+    from_filename: str | None = None
+
+    @model_validator(mode="after")
+    def _regex_has_groups(self) -> Period:
+        needed = _GRAIN_GROUPS[self.grain]
+        if not needed:
+            return self
+        if not self.from_filename:
+            raise ValueError(f"grain {self.grain!r} needs from_filename with groups {sorted(needed)}")
+        try:
+            groups = set(re.compile(self.from_filename).groupindex)
+        except re.error as exc:
+            raise ValueError(f"from_filename is not a valid regular expression: {exc}") from exc
+        if missing := needed - groups:
+            raise ValueError(f"from_filename lacks named group(s) {sorted(missing)}")
+        return self
+
+
+class Sla(_Strict):
+    cadence: Literal["monthly", "quarterly", "yearly", "biennial", "on_change"]
+    due_from: Literal["period_end", "period_start"] = "period_end"
+    due_days: int = Field(0, ge=0)
+    grace_days: int = Field(0, ge=0)
+
+
+class Column(_Strict):
+    name: Identifier
+    source: str | None = Field(None, description="header text in the partner's file")
+    aliases: list[str] = []
+    type: ColumnType = "text"
+    required: bool = False
+    allowed: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    area_level: Identifier | None = None
+    pad_to: int | None = Field(None, ge=1, le=32)
+    personal: Literal["drop", "pseudonymise"] | None = None
+    description: str | None = None
+
+    @property
+    def header(self) -> str:
+        return self.source or self.name
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Column:
+        if self.type in AREA_TYPES and not self.area_level:
+            raise ValueError(f"column {self.name!r} of type {self.type} needs area_level")
+        if (self.min is not None or self.max is not None) and self.type not in NUMERIC_TYPES:
+            raise ValueError(f"column {self.name!r}: min/max only apply to integer or decimal")
+        return self
+
+
+class FeedContract(_Strict):
+    feed: Identifier
+    partner: Identifier
+    description: str = ""
+    contact: Contact | None = None
+    file_pattern: str
+    format: Literal["csv", "json", "xlsx"]
+    dialect: Dialect = Dialect()
+    null_markers: list[str] = ["", "-", ".", "x", "X", "n.v.t.", "NA"]
+    suppressed_markers: list[str] = []
+    period: Period
+    sla: Sla
+    start_period: str | None = None
+    keys: list[Identifier] = []
+    columns: list[Column]
+    max_file_mb: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FeedContract:
+        if "/" in self.file_pattern or "\\" in self.file_pattern or ".." in self.file_pattern:
+            raise ValueError("file_pattern is a file name pattern: no folders and no '..'")
+        names = [c.name for c in self.columns]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"column names appear twice: {dupes}")
+        headers = [h.casefold() for c in self.columns for h in (c.header, *c.aliases)]
+        if dupes := sorted({h for h in headers if headers.count(h) > 1}):
+            raise ValueError(f"header texts appear twice (source/aliases): {dupes}")
+        if unknown := [k for k in self.keys if k not in names]:
+            raise ValueError(f"keys {unknown} are not columns; columns are {names}")
+        for key in self.keys:
+            if self.column(key).personal == "drop":
+                raise ValueError(f"key {key!r} is personal data marked drop; pseudonymise it")
+        if self.dialect.skip_rows_where and self.dialect.skip_rows_where.column not in names:
+            raise ValueError(
+                f"dialect.skip_rows_where.column {self.dialect.skip_rows_where.column!r} "
+                f"is not a column; columns are {names}"
+            )
+        if self.dialect.sheet is not None and self.format != "xlsx":
+            raise ValueError("dialect.sheet only applies to format xlsx")
+        return self
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def stored_columns(self) -> list[Column]:
+        """Columns that reach the raw table: personal data marked drop never does."""
+        return [c for c in self.columns if c.personal != "drop"]
+
+    @property
+    def contact_email(self) -> str | None:
+        return self.contact.email if self.contact else None
+
+    def period_of(self, file_name: str) -> str | None:
+        """The period a delivery covers, read from its file name (None: not recognisable)."""
+        grain = self.period.grain
+        if grain == "snapshot":
+            return "snapshot"
+        match = re.search(self.period.from_filename or "", file_name)
+        if not match:
+            return None
+        year = int(match["year"])
+        if grain == "month":
+            month = int(match["month"])
+            return f"{year:04d}-{month:02d}" if 1 <= month <= 12 else None
+        if grain == "quarter":
+            quarter = int(match["quarter"])
+            return f"{year:04d}-Q{quarter}" if 1 <= quarter <= 4 else None
+        if grain == "school_year":
+            return f"{year:04d}/{(year + 1) % 100:02d}"
+        return f"{year:04d}"

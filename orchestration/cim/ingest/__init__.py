@@ -1,0 +1,5 @@
+"""Partner-feed ingestion: every received file archived, every row accounted for."""
+
+from cim.ingest.loader import FileOutcome, FeedRunner, ingest_landing
+
+__all__ = ["FeedRunner", "FileOutcome", "ingest_landing"]

@@ -1,0 +1,231 @@
+"""The contract's column rules as one set-based SQL pass over the ``incoming`` table.
+
+SQL text is built only from validated identifiers and fixed fragments; every value
+that comes from a contract or a file (markers, formats, allowed lists, header texts,
+the pseudonym key) travels as a bound parameter.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+from cim.city import FeedContract
+from cim.city.contracts import Column
+from cim.ingest.readers import UnreadableFile
+from cim.ingest.store import quote_ident, suppressed_flag
+
+_TRUE = ["1", "true", "waar", "ja", "j", "yes", "y", "oui", "vrai"]
+_FALSE = ["0", "false", "onwaar", "nee", "n", "no", "non", "faux"]
+PERSONAL_MASK = "[personal data removed]"
+
+
+@dataclass
+class CheckPlan:
+    """SQL and parameters that type and check one file, plus schema-drift warnings."""
+
+    sql: str
+    params: dict[str, object]
+    select_accepted: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.replace("\ufeff", "").split()).casefold()
+
+
+def map_headers(contract: FeedContract, headers: list[str]) -> tuple[dict[str, int], list[str]]:
+    """Find each contract column in the file's header; explain drift in partner terms."""
+    position = {}
+    for index, header in enumerate(headers):
+        position.setdefault(_norm(header), index)
+    mapping, warnings, missing = {}, [], []
+    for column in contract.columns:
+        found = [position[_norm(h)] for h in (column.header, *column.aliases) if _norm(h) in position]
+        if found:
+            mapping[column.name] = found[0]
+        elif column.required:
+            missing.append(column)
+        else:
+            warnings.append(f"optional column {column.header!r} is missing; its values are empty")
+    used = set(mapping.values())
+    extra = [h for i, h in enumerate(headers) if i not in used]
+    if missing:
+        problems = []
+        for column in missing:
+            hint = difflib.get_close_matches(column.header, extra, n=1, cutoff=0.6)
+            renamed = f" (renamed to {hint[0]!r}?)" if hint else ""
+            problems.append(f"required column {column.header!r}{renamed} is missing")
+        advice = "ask the partner to restore the header, or add the new name to `aliases`"
+        if len(headers) == 1 and any(d in headers[0] for d in ",;\t|"):
+            advice = (
+                f"the header was not split on {contract.dialect.delimiter!r}: is the file "
+                "using another delimiter? Fix dialect.delimiter or ask for the agreed format"
+            )
+        raise UnreadableFile(f"{'; '.join(problems)}. The file has columns {headers}; {advice}")
+    warnings += [f"extra column {h!r} is not in the contract and was ignored" for h in extra]
+    return mapping, warnings
+
+
+def _code(column: Column, text: str) -> str:
+    code = f"upper({text})"
+    if column.pad_to:
+        code = f"CASE WHEN length({code}) < {int(column.pad_to)} THEN lpad({code}, {int(column.pad_to)}, '0') ELSE {code} END"
+    return code
+
+
+def _typed(column: Column, s: str, p: str) -> str:
+    """Expression giving the typed value of text ``s``, NULL when it does not parse."""
+    number = f"replace(replace({s}, coalesce($thousands, chr(0)), ''), $decimal, '.')"
+    match column.type:
+        case "integer":
+            return f"CASE WHEN regexp_full_match({number}, '[+-]?[0-9]+') THEN TRY_CAST({number} AS BIGINT) END"
+        case "decimal":
+            return f"CASE WHEN regexp_full_match({number}, '[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)') THEN TRY_CAST({number} AS DOUBLE) END"
+        case "date":
+            return f"CAST(TRY_STRPTIME({s}, $date_format) AS DATE)"
+        case "timestamp":
+            return f"TRY_STRPTIME({s}, $timestamp_format)"
+        case "boolean":
+            return f"CASE WHEN list_contains($true, lower({s})) THEN true WHEN list_contains($false, lower({s})) THEN false END"
+        case "area_code":
+            return f"CASE WHEN list_contains(${p}_areas, {_code(column, s)}) THEN {_code(column, s)} END"
+        case "area_code_list":
+            items = f"list_transform(string_split({s}, $list_separator), lambda x: {_code(column, 'trim(x)')})"
+            return f"CASE WHEN list_has_all(${p}_areas, {items}) THEN {items} END"
+    return s
+
+
+def _error(column: Column, s: str, typed: str, p: str, contract: FeedContract) -> str:
+    """First broken rule of one column as a readable reason, NULL when the value is fine."""
+    numeric = column.type in {"integer", "decimal"}
+    missing = f"({s} IS NULL OR list_contains($null_markers, {s}))" if column.type != "text" else f"{s} IS NULL"
+    suppressed = f"list_contains($suppressed_markers, {s})" if numeric else "false"
+    show = f"'''' || {s} || ''''"
+    rules = []
+    if column.required:
+        rules.append((f"{missing} AND NOT {suppressed}", f"${p}_label || ': required value missing'"))
+    rules.append(
+        (f"NOT {missing} AND NOT {suppressed} AND {typed} IS NULL", f"${p}_label || ': ' || {show} || ${p}_invalid")
+    )
+    if column.allowed is not None:
+        value = f"CAST({typed} AS VARCHAR)" if numeric else s
+        rules.append(
+            (f"{typed} IS NOT NULL AND NOT list_contains(${p}_allowed, {value})", f"${p}_label || ': ' || {show} || ${p}_not_allowed")
+        )
+    if column.min is not None:
+        rules.append((f"{typed} < ${p}_min", f"${p}_label || ': ' || {show} || ' is below the minimum ' || ${p}_min"))
+    if column.max is not None:
+        rules.append((f"{typed} > ${p}_max", f"${p}_label || ': ' || {show} || ' is above the maximum ' || ${p}_max"))
+    skip = contract.dialect.skip_rows_where
+    if skip and skip.column == column.name:
+        rules.insert(0, (f"list_contains($skip_values, {s})", f"'summary row ' || {show} || ' is not data; skipped as the contract says'"))
+    whens = " ".join(f"WHEN {cond} THEN {message}" for cond, message in rules)
+    return f"CASE {whens} END"
+
+
+def _hint(column: Column, contract: FeedContract) -> str:
+    return {
+        "integer": " is not a whole number",
+        "decimal": f" is not a number (decimal mark {contract.dialect.decimal!r})",
+        "date": f" is not a date in the form {contract.dialect.date_format}",
+        "timestamp": f" is not a timestamp in the form {contract.dialect.timestamp_format}",
+        "boolean": " is not yes/no (1/0)",
+        "area_code": f" is not a known {column.area_level} code; add it to the areas file or ask the partner",
+        "area_code_list": f" lists a code that is not a known {column.area_level}",
+    }.get(column.type, " is not valid")
+
+
+def plan_checks(
+    contract: FeedContract,
+    headers: list[str],
+    area_codes: dict[str, list[str]],
+    pseudonym_key: str,
+) -> CheckPlan:
+    """Build the statement that creates temp table ``checked`` from ``incoming``."""
+    mapping, warnings = map_headers(contract, headers)
+    dialect = contract.dialect
+    params: dict[str, object] = {
+        "null_markers": contract.null_markers,
+        "suppressed_markers": contract.suppressed_markers or [""],
+        "thousands": dialect.thousands,
+        "decimal": dialect.decimal,
+        "date_format": dialect.date_format,
+        "timestamp_format": dialect.timestamp_format,
+        "list_separator": dialect.list_separator,
+        "true": _TRUE,
+        "false": _FALSE,
+        "skip_values": dialect.skip_rows_where.equals if dialect.skip_rows_where else [""],
+        "delimiter": dialect.delimiter if contract.format == "csv" else ";",
+        "pseudonym_key": pseudonym_key,
+    }
+    selects, errors, error_names, accepted = [], [], [], []
+    for index, column in enumerate(contract.columns):
+        p = f"c{index}"
+        s = f"NULLIF(trim(column{mapping[column.name]}), '')" if column.name in mapping else "CAST(NULL AS VARCHAR)"
+        typed = _typed(column, s, p)
+        params[f"{p}_label"] = f"{column.name} ({column.header!r})"
+        params[f"{p}_invalid"] = _hint(column, contract)
+        if column.type in {"area_code", "area_code_list"}:
+            params[f"{p}_areas"] = area_codes.get(column.area_level or "", [])
+        if column.allowed is not None:
+            params[f"{p}_allowed"] = column.allowed
+            params[f"{p}_not_allowed"] = f" is not allowed; allowed: {', '.join(column.allowed)}"
+        if column.min is not None:
+            params[f"{p}_min"] = column.min
+        if column.max is not None:
+            params[f"{p}_max"] = column.max
+        if column.personal != "drop":
+            errors.append(_error(column, s, typed, p, contract))
+            error_names.append(column.name)
+        name = quote_ident(column.name)
+        if column.personal == "pseudonymise":
+            selects.append(f"CASE WHEN {s} IS NOT NULL THEN sha256($pseudonym_key || ':' || {s}) END AS {name}")
+        elif column.personal is None:
+            selects.append(f"{typed} AS {name}")
+        if column.personal != "drop":
+            accepted.append(name)
+            if contract.suppressed_markers and column.type in {"integer", "decimal"}:
+                flag = quote_ident(suppressed_flag(column))
+                selects.append(f"coalesce(list_contains($suppressed_markers, {s}), false) AS {flag}")
+                accepted.append(flag)
+    text_parts = []
+    for index, header in enumerate(headers):
+        column = next((c for c in contract.columns if mapping.get(c.name) == index), None)
+        if column is None:
+            text_parts.append("'[not in contract]'")
+        elif column.personal:
+            text_parts.append(f"'{PERSONAL_MASK}'")
+        else:
+            text_parts.append(f"coalesce(column{index}, '')")
+    error_list = f"list_filter([{', '.join(errors)}], lambda x: x IS NOT NULL)"
+    first_column = "coalesce(" + ", ".join(
+        f"CASE WHEN ({e}) IS NOT NULL THEN '{n}' END" for e, n in zip(errors, error_names, strict=True)
+    ) + ")"
+    sql = (
+        f"CREATE OR REPLACE TEMP TABLE checked AS SELECT _row_number, {', '.join(selects)}, "
+        f"{error_list} AS _errors, {first_column} AS _error_column, "
+        f"concat_ws($delimiter, {', '.join(text_parts)}) AS _row_text FROM incoming"
+    )
+    used = set(re.findall(r"\$(\w+)", sql))
+    params = {k: v for k, v in params.items() if k in used}
+    return CheckPlan(sql=sql, params=params, select_accepted=accepted, warnings=warnings)
+
+
+def duplicate_key_sql(contract: FeedContract) -> str | None:
+    """Reject a second row with the same key as an earlier valid row of the same file."""
+    if not contract.keys:
+        return None
+    keys = ", ".join(quote_ident(k) for k in contract.keys)
+    shown = " || ', ' || ".join(f"'{k}=' || coalesce(CAST({quote_ident(k)} AS VARCHAR), '')" for k in contract.keys)
+    return (
+        "CREATE OR REPLACE TEMP TABLE checked AS SELECT * EXCLUDE (_first) REPLACE ("
+        "CASE WHEN _first IS NOT NULL AND _first <> _row_number THEN "
+        f"list_append(_errors, 'duplicate key (' || {shown} || '): first seen on row ' || _first) "
+        "ELSE _errors END AS _errors, "
+        "CASE WHEN _first IS NOT NULL AND _first <> _row_number THEN "
+        f"coalesce(_error_column, '{contract.keys[0]}') ELSE _error_column END AS _error_column"
+        ") FROM (SELECT *, CASE WHEN len(_errors) = 0 THEN "
+        f"min(_row_number) OVER (PARTITION BY len(_errors) = 0, {keys}) END AS _first FROM checked)"
+    )

@@ -1,0 +1,136 @@
+"""Warehouse tables that make ingestion auditable: ledger, rejects, areas, raw feeds."""
+
+from __future__ import annotations
+
+import duckdb
+
+from cim.city import City, FeedContract
+from cim.city.contracts import Column
+
+SQL_TYPES = {
+    "text": "VARCHAR",
+    "integer": "BIGINT",
+    "decimal": "DOUBLE",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "boolean": "BOOLEAN",
+    "area_code": "VARCHAR",
+    "area_code_list": "VARCHAR[]",
+}
+
+LINEAGE_COLUMNS = {
+    "_period": "VARCHAR",
+    "_file_sha256": "VARCHAR",
+    "_row_number": "BIGINT",
+    "_load_id": "VARCHAR",
+}
+
+_META_DDL = """
+CREATE SCHEMA IF NOT EXISTS meta;
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE TABLE IF NOT EXISTS meta.file_ledger (
+    load_id VARCHAR PRIMARY KEY,
+    sha256 VARCHAR,
+    partner VARCHAR,
+    feed VARCHAR,
+    original_name VARCHAR NOT NULL,
+    size_bytes BIGINT,
+    received_at TIMESTAMP,
+    loaded_at TIMESTAMP NOT NULL,
+    run_id VARCHAR,
+    period VARCHAR,
+    rows_read BIGINT,
+    rows_accepted BIGINT,
+    rows_rejected BIGINT,
+    status VARCHAR NOT NULL,
+    reason VARCHAR,
+    warnings VARCHAR[],
+    archive_path VARCHAR,
+    superseded_by VARCHAR
+);
+CREATE TABLE IF NOT EXISTS meta.rejected_rows (
+    load_id VARCHAR NOT NULL,
+    feed VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    row_number BIGINT,
+    column_name VARCHAR,
+    reason VARCHAR NOT NULL,
+    row_text VARCHAR
+);
+CREATE TABLE IF NOT EXISTS meta.areas (
+    area_code VARCHAR PRIMARY KEY,
+    name VARCHAR,
+    level VARCHAR,
+    parent_code VARCHAR,
+    valid_from DATE,
+    valid_to DATE,
+    grid_row INTEGER,
+    grid_col INTEGER
+);
+"""
+
+# Ledger statuses, in the words the backbone uses on the phone with a partner.
+LOADED, DUPLICATE, SUPERSEDED, REJECTED, REFUSED = (
+    "loaded",
+    "duplicate",
+    "superseded",
+    "rejected",
+    "refused",
+)
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier that already passed the contract's identifier pattern."""
+    if not name.replace("_", "").isalnum() or not name.isascii():
+        raise ValueError(f"refusing unsafe SQL identifier {name!r}")
+    return f'"{name}"'
+
+
+def raw_table(feed: str) -> str:
+    return f"raw.{quote_ident(feed)}"
+
+
+def suppressed_flag(column: Column) -> str:
+    return f"{column.name}_suppressed"
+
+
+def raw_columns(contract: FeedContract) -> dict[str, str]:
+    """Name and SQL type of every column of a feed's raw table, lineage last."""
+    columns: dict[str, str] = {}
+    for column in contract.stored_columns:
+        columns[column.name] = SQL_TYPES[column.type]
+        if contract.suppressed_markers and column.type in {"integer", "decimal"}:
+            columns[suppressed_flag(column)] = "BOOLEAN"
+    return columns | LINEAGE_COLUMNS
+
+
+def ensure_meta(con: duckdb.DuckDBPyConnection, city: City) -> None:
+    """Create the audit tables and mirror the city's areas (the config is the source)."""
+    con.execute(_META_DDL)
+    con.execute("DELETE FROM meta.areas")
+    con.executemany(
+        "INSERT INTO meta.areas VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (a.area_code, a.name, a.level, a.parent_code, a.valid_from, a.valid_to, a.grid_row, a.grid_col)
+            for a in city.areas
+        ],
+    )
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: FeedContract) -> None:
+    """Create the feed's raw table, or add columns a contract change introduced."""
+    wanted = raw_columns(contract)
+    table = raw_table(contract.feed)
+    body = ", ".join(f"{quote_ident(n)} {t}" for n, t in wanted.items())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
+    present = {
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = ?",
+            [contract.feed],
+        ).fetchall()
+    }
+    for name, sql_type in wanted.items():
+        if name not in present:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {quote_ident(name)} {sql_type}")
