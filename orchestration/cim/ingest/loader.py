@@ -61,6 +61,8 @@ class FeedRunner:
         self.con, self.city, self.paths, self.run_id = con, city, paths, run_id
         self.report = report or log.warning
         store.ensure_meta(con, city)
+        for contract in city.contracts:
+            store.ensure_raw_table(con, contract)
         self.area_codes: dict[str, list[str]] = {}
         for area in city.areas:
             self.area_codes.setdefault(area.level, []).append(area.area_code)
@@ -74,7 +76,6 @@ class FeedRunner:
         if delivery.refusal:
             return self._refuse(delivery)
         contract = self.city.contract_by_feed[delivery.feed]
-        store.ensure_raw_table(self.con, contract)
         try:
             sha = sha256_of(delivery.path)
         except OSError as exc:

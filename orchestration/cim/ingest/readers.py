@@ -108,7 +108,7 @@ def _load_csv(
     con.execute(
         "CREATE OR REPLACE TEMP TABLE incoming_read AS SELECT * FROM read_csv($path, "
         "delim = $delim, quote = $quote, escape = $quote, header = false, skip = $skip, "
-        "auto_detect = false, columns = $columns, null_padding = true, "
+        "auto_detect = false, columns = $columns, null_padding = false, "
         "store_rejects = true, rejects_table = 'incoming_errors', "
         "rejects_scan = 'incoming_scans', ignore_errors = true)",
         {
@@ -126,9 +126,12 @@ def _load_csv(
         "FROM incoming_read"
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE incoming_broken AS SELECT DISTINCT "
-        "CAST(line AS BIGINT) AS _row_number, error_message AS reason, csv_line AS row_text "
-        "FROM incoming_errors"
+        "CREATE OR REPLACE TEMP TABLE incoming_broken AS SELECT "
+        "CAST(line AS BIGINT) AS _row_number, CASE min(error_type) "
+        "WHEN 'MISSING COLUMNS' THEN 'fewer fields than the header (a truncated line?)' "
+        "WHEN 'TOO MANY COLUMNS' THEN 'more fields than the header (a delimiter inside an "
+        "unquoted value?)' ELSE min(error_message) END AS reason, "
+        "any_value(csv_line) AS row_text FROM incoming_errors GROUP BY line"
     )
 
 
@@ -177,7 +180,7 @@ def _xlsx_to_csv(path: Path, contract: FeedContract, workdir: Path) -> tuple[Pat
                     while header and not header[-1]:
                         header.pop()
                 elif number > contract.dialect.header_row and any(c not in (None, "") for c in cells):
-                    writer.writerow([number, *cells[: len(header)]])
+                    writer.writerow([number, *(cells + [None] * len(header))[: len(header)]])
     finally:
         book.close()
     if not header:

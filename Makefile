@@ -1,0 +1,62 @@
+# Collective Impact Monitor: `make run` to see it work, `make test` to prove it.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export CIM_HOME ?= $(CURDIR)/data
+export CIM_CITY ?= $(CURDIR)/cities/demo
+export DAGSTER_HOME := $(CIM_HOME)/dagster
+# Offline by design: no tool phones home.
+export DAGSTER_DISABLE_TELEMETRY := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export GX_ANALYTICS_ENABLED := False
+export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+
+UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
+BIN := $(CURDIR)/.venv/bin
+
+.PHONY: help setup run pipeline demo dev test lint format ledger check-config clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup:  ## install uv if missing, then the locked environment
+	@command -v uv >/dev/null 2>&1 || test -x "$$HOME/.local/bin/uv" || python3 -m pip install --user --quiet uv
+	@$(UV) sync --locked --quiet
+	@$(BIN)/cim init >/dev/null
+
+run: setup  ## set up, generate the demo city if nothing landed yet, run the pipeline
+	@$(BIN)/cim check-config
+	@$(BIN)/cim demo
+	@$(BIN)/cim pipeline
+	@echo "Open the Dagster UI with: make dev  (http://127.0.0.1:3000)"
+
+pipeline: setup  ## the whole pipeline once, serving nothing
+	@$(BIN)/cim pipeline
+
+demo: setup  ## generate the demo city into the landing folder (INCIDENTS=n to scale)
+	@$(BIN)/cim demo $(if $(INCIDENTS),--incidents $(INCIDENTS)) $(if $(FORCE),--force)
+
+dev: setup  ## Dagster webserver + daemon on 127.0.0.1:3000 (sensors and schedules run)
+	@$(BIN)/dagster dev -m cim.definitions -h 127.0.0.1 -p 3000
+
+ledger: setup  ## every received file per feed and status
+	@$(BIN)/cim ledger
+
+check-config: setup  ## validate the city folder (CIM_CITY)
+	@$(BIN)/cim check-config
+
+test: setup  ## run the test suite
+	@$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup  ## ruff and sqlfluff
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/sqlfluff lint dbt_project
+
+format: setup  ## apply ruff's formatting and fixes
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
+
+clean:  ## delete runtime data under CIM_HOME (keeps the code and config)
+	rm -rf "$(CIM_HOME)"

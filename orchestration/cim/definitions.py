@@ -1,0 +1,42 @@
+"""Dagster code location of Collective Impact Monitor.
+
+The city (CIM_CITY) and the data folder (CIM_HOME) come from the environment, so the
+same code serves any city: its assets are generated from that city's contracts.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from cim import settings
+from cim.city import load_city
+from cim.defs.ingestion.assets import GROUP, build_ingestion_assets
+from cim.defs.ingestion.sensors import build_landing_sensor
+from cim.defs.resources import Deployment
+
+
+def build_definitions() -> dg.Definitions:
+    city = load_city(settings.city_dir())
+    # One DuckDB file admits one writer: steps run one after another in one process.
+    ingest_job = dg.define_asset_job(
+        "ingest_feeds",
+        selection=dg.AssetSelection.groups(GROUP),
+        executor_def=dg.in_process_executor,
+        description="Ingest every file waiting in the landing folder.",
+    )
+    pipeline_job = dg.define_asset_job(
+        "pipeline",
+        selection=dg.AssetSelection.all(),
+        executor_def=dg.in_process_executor,
+        description="The whole pipeline once: ingest every feed, then everything downstream.",
+    )
+    return dg.Definitions(
+        assets=build_ingestion_assets(city),
+        jobs=[ingest_job, pipeline_job],
+        sensors=[build_landing_sensor(city, ingest_job)],
+        resources={"deployment": Deployment.from_env()},
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()
