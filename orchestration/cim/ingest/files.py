@@ -87,8 +87,9 @@ def scan_landing(landing: Path, city: City) -> list[Delivery]:
     """Every entry of the landing folder, oldest delivery first, matched or refused."""
     deliveries = []
     for entry in landing.iterdir():
-        if entry.name.startswith(".") or entry.name.endswith(".partial"):
-            continue  # hidden files and uploads in progress are not deliveries yet
+        hidden = entry.name.startswith(".") and not entry.name.startswith("..")
+        if hidden or entry.name.endswith(".partial"):
+            continue  # hidden files and uploads in progress are not deliveries (yet)
         feeds = match_feed(entry.name, city.contracts)
         contract = city.contract_by_feed.get(feeds[0]) if len(feeds) == 1 else None
         limit = city.max_file_bytes(contract) if contract else None

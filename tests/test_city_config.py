@@ -1,0 +1,77 @@
+"""A city is configuration: mistakes in it are named by file, key and what is allowed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cim.city import ConfigError, load_city
+from tests.conftest import DEMO_CITY
+
+
+@pytest.fixture
+def city_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "city"
+    shutil.copytree(DEMO_CITY, target)
+    return target
+
+
+def _edit_contract(folder: Path, feed: str, change) -> Path:
+    path = folder / "feeds" / f"{feed}.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+def test_demo_city_loads(demo_city):
+    levels = [a.level for a in demo_city.areas]
+    assert levels.count("district") >= 5 and levels.count("neighbourhood") >= 30
+    assert {c.partner for c in demo_city.contracts} <= {p.id for p in demo_city.partners}
+
+
+@pytest.mark.parametrize(
+    ("feed", "change", "expected"),
+    [
+        ("police_incidents", lambda d: d.update(formaat="csv"), "formaat: unknown key"),
+        ("police_incidents", lambda d: d.update(format="pdf"), "format: Input should be 'csv', 'json' or 'xlsx'"),
+        ("police_incidents", lambda d: d.update(partner="politie"), "partner: 'politie' is not in partners.yaml"),
+        ("police_incidents", lambda d: d["columns"][0].update(type="string"), "columns.0.type: Input should be"),
+        ("police_incidents", lambda d: d["columns"][0].update(name='id"; DROP TABLE x; --'),
+         "columns.0.name: String should match pattern"),
+        ("police_incidents", lambda d: d.update(keys=["pv_number"]), "keys ['pv_number'] are not columns"),
+        ("police_incidents", lambda d: d["period"].update(from_filename=r"(?P<year>\d{4})"),
+         "lacks named group(s) ['month']"),
+        ("police_incidents", lambda d: d.update(file_pattern="../*.csv"), "no folders and no '..'"),
+        ("police_incidents", lambda d: d["columns"][5].update(area_level="street"),
+         "columns.area_code.area_level: 'street' not in"),
+        ("resident_survey", lambda d: d.update(keys=["birth_year"]), "is personal data marked drop"),
+        ("police_incidents", lambda d: d["dialect"].update(decimal=".", thousands="."), "must differ"),
+    ],
+)
+def test_contract_mistakes_name_file_key_and_what_is_allowed(city_copy, feed, change, expected):
+    path = _edit_contract(city_copy, feed, change)
+    with pytest.raises(ConfigError) as caught:
+        load_city(city_copy)
+    message = str(caught.value)
+    assert str(path) in message
+    assert expected in message
+
+
+def test_broken_yaml_and_missing_files_are_named(city_copy):
+    (city_copy / "feeds" / "population.yaml").write_text("feed: population\n  bad: [indent\n")
+    with pytest.raises(ConfigError, match=r"(?s)population.yaml.*not valid YAML"):
+        load_city(city_copy)
+    (city_copy / "city.yaml").unlink()
+    with pytest.raises(ConfigError, match=r"(?s)city.yaml.*file is missing"):
+        load_city(city_copy)
+
+
+def test_area_mistakes_name_the_line(city_copy):
+    areas = city_copy / "areas.csv"
+    areas.write_text(areas.read_text() + "04017Z001,Nergens,neighbourhood,04017Z,2000-01-01,,,\n")
+    with pytest.raises(ConfigError, match=r"area 04017Z001: parent_code '04017Z' is not an area"):
+        load_city(city_copy)

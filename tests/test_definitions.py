@@ -1,0 +1,117 @@
+"""Dagster definitions: one asset per contract, sensor on the landing folder, real runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from cim.city import load_city
+from cim.defs.ingestion.assets import build_ingestion_assets
+from cim.defs.ingestion.sensors import build_landing_sensor
+from cim.defs.resources import Deployment
+from tests.conftest import DEMO_CITY
+from tests.quirky import police_csv, police_row
+
+
+def test_asset_keys_snapshot():
+    from cim.definitions import defs
+
+    keys = sorted(k.to_user_string() for k in defs.resolve_all_asset_keys())
+    assert keys == [
+        "meta/landing_triage",
+        "raw/activity_registry",
+        "raw/contact_centre_reports",
+        "raw/early_school_leavers",
+        "raw/housing_complaints",
+        "raw/police_incidents",
+        "raw/population",
+        "raw/resident_survey",
+        "raw/youth_participation",
+    ]
+    assert {j.name for j in defs.jobs} >= {"ingest_feeds", "pipeline"}
+    assert defs.resolve_sensor_def("landing_folder_sensor")
+
+
+def _job(city):
+    return dg.define_asset_job("ingest_feeds", selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor)
+
+
+def test_sensor_requests_only_feeds_with_new_or_changed_files(home, demo_city):
+    deployment = Deployment(home=str(home.home), city_folder=str(DEMO_CITY))
+    sensor = build_landing_sensor(demo_city, _job(demo_city))
+    with dg.build_sensor_context(resources={"deployment": deployment}) as context:
+        assert isinstance(sensor(context), dg.SkipReason)
+    (home.landing / "politie_incidenten_2023-04.csv").write_bytes(police_csv([police_row(1)]).encode("cp1252"))
+    (home.landing / "mystery.bin").write_bytes(b"?")
+    with dg.build_sensor_context(resources={"deployment": deployment}) as context:
+        request = sensor(context)
+        cursor = context.cursor
+    assert sorted(k.to_user_string() for k in request.asset_selection) == [
+        "meta/landing_triage",
+        "raw/police_incidents",
+    ]
+    with dg.build_sensor_context(resources={"deployment": deployment}, cursor=cursor) as context:
+        assert isinstance(sensor(context), dg.SkipReason)  # nothing new since
+    (home.landing / "politie_incidenten_2023-04.csv").write_bytes(police_csv([police_row(2)]).encode("cp1252") * 2)
+    with dg.build_sensor_context(resources={"deployment": deployment}, cursor=cursor) as context:
+        request = sensor(context)
+    assert [k.to_user_string() for k in request.asset_selection] == ["raw/police_incidents"]
+
+
+def test_second_city_with_its_own_feed_runs_without_code_change(tmp_path: Path, home):
+    """Another city: other areas, another partner, a feed the demo city does not have."""
+    city_dir = tmp_path / "othercity"
+    (city_dir / "feeds").mkdir(parents=True)
+    (city_dir / "city.yaml").write_text(
+        "id: havenstad\nname: Havenstad\ncountry: NL\narea_levels: [buurt, wijk, gemeente]\n"
+    )
+    (city_dir / "areas.csv").write_text(
+        "area_code,name,level,parent_code,valid_from,valid_to,grid_row,grid_col\n"
+        "GM0999,Havenstad,gemeente,,,,,\nWK099901,Centrum,wijk,GM0999,,,,\n"
+        "BU09990101,Markt,buurt,WK099901,,,,\nBU09990102,Haven,buurt,WK099901,,,,\n"
+    )
+    (city_dir / "partners.yaml").write_text(
+        yaml.safe_dump({"partners": [{"id": "grid", "name": "Netbeheer", "contact": {"name": "Data", "email": "d@n.example"}}]})
+    )
+    (city_dir / "feeds" / "streetlight_faults.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "feed": "streetlight_faults",
+                "partner": "grid",
+                "file_pattern": "storingen_*.csv",
+                "format": "csv",
+                "dialect": {"delimiter": ",", "date_format": "%d-%m-%Y"},
+                "period": {"grain": "quarter", "from_filename": r"(?P<year>\d{4})q(?P<quarter>\d)"},
+                "sla": {"cadence": "quarterly", "due_days": 15, "grace_days": 5},
+                "keys": ["fault_id"],
+                "columns": [
+                    {"name": "fault_id", "source": "melding", "required": True},
+                    {"name": "buurt_code", "source": "buurt", "type": "area_code", "area_level": "buurt", "required": True},
+                    {"name": "reported_on", "source": "gemeld", "type": "date", "required": True},
+                    {"name": "fixed_in_time", "source": "op tijd", "type": "boolean"},
+                ],
+            }
+        )
+    )
+    (home.landing / "storingen_2025q3.csv").write_text(
+        "melding,buurt,gemeld,op tijd\nS1,BU09990101,03-07-2025,ja\nS2,BU09990102,04-07-2025,nee\nS3,BU0000,05-07-2025,ja\n"
+    )
+    city = load_city(city_dir)
+    result = dg.materialize(
+        build_ingestion_assets(city),
+        resources={"deployment": Deployment(home=str(home.home), city_folder=str(city_dir))},
+    )
+    assert result.success
+    import duckdb
+
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    assert con.execute("SELECT fault_id, fixed_in_time FROM raw.streetlight_faults ORDER BY 1").fetchall() == [
+        ("S1", True),
+        ("S2", False),
+    ]
+    assert con.execute("SELECT period, rows_read, rows_accepted, rows_rejected FROM meta.file_ledger").fetchall() == [
+        ("2025-Q3", 3, 2, 1)
+    ]
+    con.close()
