@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cim  # noqa: F401  (sets the offline, no-telemetry environment first)
 import duckdb
 import pytest
-
-import cim  # noqa: F401  (sets the offline, no-telemetry environment first)
 from cim import settings
 from cim.city import City, load_city
 from cim.ingest import FeedRunner, FileOutcome
@@ -37,7 +36,9 @@ class Warehouse:
         self.paths, self.city = paths, city
         self.con = duckdb.connect(str(paths.warehouse))
 
-    def drop(self, name: str, content: bytes | str, encoding: str = "utf-8", mtime: float | None = None) -> Path:
+    def drop(
+        self, name: str, content: bytes | str, encoding: str = "utf-8", mtime: float | None = None
+    ) -> Path:
         path = self.paths.landing / name
         path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
         if mtime is not None:

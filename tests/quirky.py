@@ -7,8 +7,15 @@ import io
 import openpyxl
 
 POLICE_HEADER = [
-    "Registratienummer", "Datum feit", "Datum registratie", "Feitcategorie", "Plaats",
-    "Statistische sector", "Schade EUR", "Naam slachtoffer", "Rijksregisternummer verdachte",
+    "Registratienummer",
+    "Datum feit",
+    "Datum registratie",
+    "Feitcategorie",
+    "Plaats",
+    "Statistische sector",
+    "Schade EUR",
+    "Naam slachtoffer",
+    "Rijksregisternummer verdachte",
 ]
 
 
@@ -35,7 +42,9 @@ def police_csv(rows: list[list[str]], header: list[str] | None = None, delimiter
 HOUSING_HEADER = ["Buurtcode", "Buurt", "Type klacht", "Aantal klachten", "Aantal woningen"]
 
 
-def housing_xlsx(rows: list[list[object]], title: str = "Overlastklachten 2023 Q2", total: bool = True) -> bytes:
+def housing_xlsx(
+    rows: list[list[object]], title: str = "Overlastklachten 2023 Q2", total: bool = True
+) -> bytes:
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = "Klachten"

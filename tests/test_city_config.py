@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from cim.city import ConfigError, load_city
+
 from tests.conftest import DEMO_CITY
 
 
@@ -37,19 +37,52 @@ def test_demo_city_loads(demo_city):
     ("feed", "change", "expected"),
     [
         ("police_incidents", lambda d: d.update(formaat="csv"), "formaat: unknown key"),
-        ("police_incidents", lambda d: d.update(format="pdf"), "format: Input should be 'csv', 'json' or 'xlsx'"),
-        ("police_incidents", lambda d: d.update(partner="politie"), "partner: 'politie' is not in partners.yaml"),
-        ("police_incidents", lambda d: d["columns"][0].update(type="string"), "columns.0.type: Input should be"),
-        ("police_incidents", lambda d: d["columns"][0].update(name='id"; DROP TABLE x; --'),
-         "columns.0.name: String should match pattern"),
-        ("police_incidents", lambda d: d.update(keys=["pv_number"]), "keys ['pv_number'] are not columns"),
-        ("police_incidents", lambda d: d["period"].update(from_filename=r"(?P<year>\d{4})"),
-         "lacks named group(s) ['month']"),
+        (
+            "police_incidents",
+            lambda d: d.update(format="pdf"),
+            "format: Input should be 'csv', 'json' or 'xlsx'",
+        ),
+        (
+            "police_incidents",
+            lambda d: d.update(partner="politie"),
+            "partner: 'politie' is not in partners.yaml",
+        ),
+        (
+            "police_incidents",
+            lambda d: d["columns"][0].update(type="string"),
+            "columns.0.type: Input should be",
+        ),
+        (
+            "police_incidents",
+            lambda d: d["columns"][0].update(name='id"; DROP TABLE x; --'),
+            "columns.0.name: String should match pattern",
+        ),
+        (
+            "police_incidents",
+            lambda d: d.update(keys=["pv_number"]),
+            "keys ['pv_number'] are not columns",
+        ),
+        (
+            "police_incidents",
+            lambda d: d["period"].update(from_filename=r"(?P<year>\d{4})"),
+            "lacks named group(s) ['month']",
+        ),
         ("police_incidents", lambda d: d.update(file_pattern="../*.csv"), "no folders and no '..'"),
-        ("police_incidents", lambda d: d["columns"][5].update(area_level="street"),
-         "columns.area_code.area_level: 'street' not in"),
-        ("resident_survey", lambda d: d.update(keys=["birth_year"]), "is personal data marked drop"),
-        ("police_incidents", lambda d: d["dialect"].update(decimal=".", thousands="."), "must differ"),
+        (
+            "police_incidents",
+            lambda d: d["columns"][5].update(area_level="street"),
+            "columns.area_code.area_level: 'street' not in",
+        ),
+        (
+            "resident_survey",
+            lambda d: d.update(keys=["birth_year"]),
+            "is personal data marked drop",
+        ),
+        (
+            "police_incidents",
+            lambda d: d["dialect"].update(decimal=".", thousands="."),
+            "must differ",
+        ),
     ],
 )
 def test_contract_mistakes_name_file_key_and_what_is_allowed(city_copy, feed, change, expected):

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
-
 from cim.city import load_city
 from cim.defs.ingestion.assets import build_ingestion_assets
 from cim.defs.ingestion.sensors import build_landing_sensor
 from cim.defs.resources import Deployment
+
 from tests.conftest import DEMO_CITY
 from tests.quirky import police_csv, police_row
 
@@ -35,7 +35,9 @@ def test_asset_keys_snapshot():
 
 
 def _job(city):
-    return dg.define_asset_job("ingest_feeds", selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor)
+    return dg.define_asset_job(
+        "ingest_feeds", selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor
+    )
 
 
 def test_sensor_requests_only_feeds_with_new_or_changed_files(home, demo_city):
@@ -43,7 +45,9 @@ def test_sensor_requests_only_feeds_with_new_or_changed_files(home, demo_city):
     sensor = build_landing_sensor(demo_city, _job(demo_city))
     with dg.build_sensor_context(resources={"deployment": deployment}) as context:
         assert isinstance(sensor(context), dg.SkipReason)
-    (home.landing / "politie_incidenten_2023-04.csv").write_bytes(police_csv([police_row(1)]).encode("cp1252"))
+    (home.landing / "politie_incidenten_2023-04.csv").write_bytes(
+        police_csv([police_row(1)]).encode("cp1252")
+    )
     (home.landing / "mystery.bin").write_bytes(b"?")
     with dg.build_sensor_context(resources={"deployment": deployment}) as context:
         request = sensor(context)
@@ -54,7 +58,9 @@ def test_sensor_requests_only_feeds_with_new_or_changed_files(home, demo_city):
     ]
     with dg.build_sensor_context(resources={"deployment": deployment}, cursor=cursor) as context:
         assert isinstance(sensor(context), dg.SkipReason)  # nothing new since
-    (home.landing / "politie_incidenten_2023-04.csv").write_bytes(police_csv([police_row(2)]).encode("cp1252") * 2)
+    (home.landing / "politie_incidenten_2023-04.csv").write_bytes(
+        police_csv([police_row(2)]).encode("cp1252") * 2
+    )
     with dg.build_sensor_context(resources={"deployment": deployment}, cursor=cursor) as context:
         request = sensor(context)
     assert [k.to_user_string() for k in request.asset_selection] == ["raw/police_incidents"]
@@ -73,7 +79,17 @@ def test_second_city_with_its_own_feed_runs_without_code_change(tmp_path: Path, 
         "BU09990101,Markt,buurt,WK099901,,,,\nBU09990102,Haven,buurt,WK099901,,,,\n"
     )
     (city_dir / "partners.yaml").write_text(
-        yaml.safe_dump({"partners": [{"id": "grid", "name": "Netbeheer", "contact": {"name": "Data", "email": "d@n.example"}}]})
+        yaml.safe_dump(
+            {
+                "partners": [
+                    {
+                        "id": "grid",
+                        "name": "Netbeheer",
+                        "contact": {"name": "Data", "email": "d@n.example"},
+                    }
+                ]
+            }
+        )
     )
     (city_dir / "feeds" / "streetlight_faults.yaml").write_text(
         yaml.safe_dump(
@@ -88,7 +104,13 @@ def test_second_city_with_its_own_feed_runs_without_code_change(tmp_path: Path, 
                 "keys": ["fault_id"],
                 "columns": [
                     {"name": "fault_id", "source": "melding", "required": True},
-                    {"name": "buurt_code", "source": "buurt", "type": "area_code", "area_level": "buurt", "required": True},
+                    {
+                        "name": "buurt_code",
+                        "source": "buurt",
+                        "type": "area_code",
+                        "area_level": "buurt",
+                        "required": True,
+                    },
                     {"name": "reported_on", "source": "gemeld", "type": "date", "required": True},
                     {"name": "fixed_in_time", "source": "op tijd", "type": "boolean"},
                 ],
@@ -96,7 +118,8 @@ def test_second_city_with_its_own_feed_runs_without_code_change(tmp_path: Path, 
         )
     )
     (home.landing / "storingen_2025q3.csv").write_text(
-        "melding,buurt,gemeld,op tijd\nS1,BU09990101,03-07-2025,ja\nS2,BU09990102,04-07-2025,nee\nS3,BU0000,05-07-2025,ja\n"
+        "melding,buurt,gemeld,op tijd\nS1,BU09990101,03-07-2025,ja\n"
+        "S2,BU09990102,04-07-2025,nee\nS3,BU0000,05-07-2025,ja\n"
     )
     city = load_city(city_dir)
     result = dg.materialize(
@@ -107,11 +130,13 @@ def test_second_city_with_its_own_feed_runs_without_code_change(tmp_path: Path, 
     import duckdb
 
     con = duckdb.connect(str(home.warehouse), read_only=True)
-    assert con.execute("SELECT fault_id, fixed_in_time FROM raw.streetlight_faults ORDER BY 1").fetchall() == [
+    assert con.execute(
+        "SELECT fault_id, fixed_in_time FROM raw.streetlight_faults ORDER BY 1"
+    ).fetchall() == [
         ("S1", True),
         ("S2", False),
     ]
-    assert con.execute("SELECT period, rows_read, rows_accepted, rows_rejected FROM meta.file_ledger").fetchall() == [
-        ("2025-Q3", 3, 2, 1)
-    ]
+    assert con.execute(
+        "SELECT period, rows_read, rows_accepted, rows_rejected FROM meta.file_ledger"
+    ).fetchall() == [("2025-Q3", 3, 2, 1)]
     con.close()

@@ -13,17 +13,21 @@ POLICE = "politie_incidenten_2023-04.csv"
 
 def _rejects(warehouse, feed: str) -> dict[int, tuple[str, str, str]]:
     rows = warehouse.all(
-        "SELECT row_number, column_name, reason, row_text FROM meta.rejected_rows WHERE feed = ?", [feed]
+        "SELECT row_number, column_name, reason, row_text FROM meta.rejected_rows WHERE feed = ?",
+        [feed],
     )
     return {r[0]: r[1:] for r in rows}
 
 
 def test_police_file_types_values_and_keeps_lineage(warehouse):
-    warehouse.drop(POLICE, police_csv([police_row(1), police_row(2, **{"Schade EUR": "12,5"})]), "cp1252")
+    warehouse.drop(
+        POLICE, police_csv([police_row(1), police_row(2, **{"Schade EUR": "12,5"})]), "cp1252"
+    )
     [outcome] = warehouse.ingest()
     assert (outcome.status, outcome.rows_read, outcome.rows_accepted) == ("loaded", 2, 2)
     rows = warehouse.all(
-        "SELECT incident_id, occurred_on, damage_eur, area_code, _period, _row_number, _file_sha256 "
+        "SELECT incident_id, occurred_on, damage_eur, area_code, _period, _row_number, "
+        "_file_sha256 "
         "FROM raw.police_incidents ORDER BY _row_number"
     )
     assert [r[2] for r in rows] == [1250.5, 12.5]
@@ -46,8 +50,12 @@ def test_police_file_types_values_and_keeps_lineage(warehouse):
         ({"Registratienummer": ""}, "incident_id", "required value missing"),
     ],
 )
-def test_broken_value_rejects_only_its_row_naming_column_and_reason(warehouse, override, column, reason_part):
-    warehouse.drop(POLICE, police_csv([police_row(1), police_row(2, **override), police_row(3)]), "cp1252")
+def test_broken_value_rejects_only_its_row_naming_column_and_reason(
+    warehouse, override, column, reason_part
+):
+    warehouse.drop(
+        POLICE, police_csv([police_row(1), police_row(2, **override), police_row(3)]), "cp1252"
+    )
     [outcome] = warehouse.ingest()
     assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected) == (3, 2, 1)
     rejects = _rejects(warehouse, "police_incidents")
@@ -55,7 +63,11 @@ def test_broken_value_rejects_only_its_row_naming_column_and_reason(warehouse, o
     got_column, reason, text = rejects[3]
     assert got_column == column
     assert reason_part in reason
-    assert text.split(";") == [*police_row(2, **override)[:7], "[personal data removed]", "[personal data removed]"]
+    assert text.split(";") == [
+        *police_row(2, **override)[:7],
+        "[personal data removed]",
+        "[personal data removed]",
+    ]
     assert "Dhaené" not in text and "85.07.12" not in text  # personal values masked
 
 
@@ -75,10 +87,15 @@ def test_null_markers_in_numeric_columns_mean_missing(warehouse):
 
 
 def test_duplicate_key_in_one_file_keeps_the_first(warehouse):
-    warehouse.drop(POLICE, police_csv([police_row(1), police_row(1, Feitcategorie="vandalisme")]), "cp1252")
+    warehouse.drop(
+        POLICE, police_csv([police_row(1), police_row(1, Feitcategorie="vandalisme")]), "cp1252"
+    )
     [outcome] = warehouse.ingest()
     assert (outcome.rows_accepted, outcome.rows_rejected) == (1, 1)
-    assert "duplicate key (incident_id=PV/2023/000001): first seen on row 2" in _rejects(warehouse, "police_incidents")[3][1]
+    assert (
+        "duplicate key (incident_id=PV/2023/000001): first seen on row 2"
+        in _rejects(warehouse, "police_incidents")[3][1]
+    )
     assert warehouse.one("SELECT offence_category FROM raw.police_incidents") == ("fietsdiefstal",)
 
 
@@ -110,7 +127,9 @@ def test_personal_data_never_reaches_raw_in_clear(warehouse):
     assert "victim_name" not in columns
     (pseudonym,) = warehouse.one("SELECT suspect_national_number FROM raw.police_incidents")
     assert len(pseudonym) == 64 and "85.07.12" not in pseudonym
-    dump = str(warehouse.all("SELECT * FROM raw.police_incidents")) + str(warehouse.all("SELECT * FROM meta.rejected_rows"))
+    dump = str(warehouse.all("SELECT * FROM raw.police_incidents")) + str(
+        warehouse.all("SELECT * FROM meta.rejected_rows")
+    )
     assert "Dhaené" not in dump and "85.07.12-123.45" not in dump
 
 
@@ -118,26 +137,36 @@ def test_pseudonym_is_stable_across_deliveries_and_keyed(warehouse, monkeypatch)
     warehouse.drop(POLICE, police_csv([police_row(1)]), "cp1252")
     warehouse.drop("politie_incidenten_2023-05.csv", police_csv([police_row(7)]), "cp1252")
     warehouse.ingest()
-    assert warehouse.one("SELECT count(DISTINCT suspect_national_number) FROM raw.police_incidents") == (1,)
+    assert warehouse.one(
+        "SELECT count(DISTINCT suspect_national_number) FROM raw.police_incidents"
+    ) == (1,)
     import hashlib
 
     clear_hash = hashlib.sha256(b"85.07.12-123.45").hexdigest()
-    assert warehouse.one("SELECT count(*) FROM raw.police_incidents WHERE suspect_national_number = ?", [clear_hash]) == (0,)
+    assert warehouse.one(
+        "SELECT count(*) FROM raw.police_incidents WHERE suspect_national_number = ?", [clear_hash]
+    ) == (0,)
 
 
 def test_youth_suppressed_counts_become_null_with_a_flag(warehouse):
-    body = "\ufeffbuurt;actie;activiteiten;deelnemers;deelnemers 12-24\n04017A001;ACT-1;4;<5;<5\n04017A002;ACT-1;6;23;17\n"
+    body = (
+        "\ufeffbuurt;actie;activiteiten;deelnemers;deelnemers 12-24\n"
+        "04017A001;ACT-1;4;<5;<5\n04017A002;ACT-1;6;23;17\n"
+    )
     warehouse.drop("deelname_202304.csv", body, "utf-8")
     [outcome] = warehouse.ingest()
     assert outcome.rows_accepted == 2, outcome
     rows = warehouse.all(
-        "SELECT neighbourhood_code, participants, participants_suppressed FROM raw.youth_participation ORDER BY 1"
+        "SELECT neighbourhood_code, participants, participants_suppressed "
+        "FROM raw.youth_participation ORDER BY 1"
     )
     assert rows == [("04017A001", None, True), ("04017A002", 23, False)]
 
 
 def test_population_codes_get_their_leading_zero_back_and_thousands_parse(warehouse):
-    body = "sector;leeftijdsklasse;inwoners;woningen\n4017A001;25-44;1.234;2.001\n4017A002;65+;987;\n"
+    body = (
+        "sector;leeftijdsklasse;inwoners;woningen\n4017A001;25-44;1.234;2.001\n4017A002;65+;987;\n"
+    )
     warehouse.drop("bevolking_2023.csv", body, "cp1252")
     [outcome] = warehouse.ingest()
     assert outcome.rows_accepted == 2, outcome
@@ -148,31 +177,54 @@ def test_population_codes_get_their_leading_zero_back_and_thousands_parse(wareho
 
 
 def test_housing_xlsx_title_row_and_total_row(warehouse):
-    rows = [["04017A001", "Grote Markt", "geluid", 12, 340], ["04017B002", "Molenwijk", "vervuiling", 3, 120]]
+    rows = [
+        ["04017A001", "Grote Markt", "geluid", 12, 340],
+        ["04017B002", "Molenwijk", "vervuiling", 3, 120],
+    ]
     warehouse.drop("klachten_2023-Q2.xlsx", housing_xlsx(rows))
     [outcome] = warehouse.ingest()
-    assert (outcome.status, outcome.period, outcome.rows_read, outcome.rows_accepted) == ("loaded", "2023-Q2", 3, 2)
+    assert (outcome.status, outcome.period, outcome.rows_read, outcome.rows_accepted) == (
+        "loaded",
+        "2023-Q2",
+        3,
+        2,
+    )
     [(row, reason)] = warehouse.all("SELECT row_number, reason FROM meta.rejected_rows")
     assert row == 6 and "summary row 'Totaal' is not data" in reason
-    assert warehouse.all("SELECT complaints, dwellings FROM raw.housing_complaints ORDER BY 1") == [(3, 120), (12, 340)]
+    assert warehouse.all("SELECT complaints, dwellings FROM raw.housing_complaints ORDER BY 1") == [
+        (3, 120),
+        (12, 340),
+    ]
 
 
 def test_contact_centre_json_records_and_unknown_sector(warehouse):
     doc = {
         "export": {"maand": "2023-04"},
         "meldingen": [
-            {"id": "M1", "aangemaakt": "2023-04-03T10:22:00", "categorie": "graffiti", "sector": "04017C003",
-             "kanaal": "app", "melder_email": "a@b.example"},
-            {"id": "M2", "aangemaakt": "2023-04-04T11:00:00", "categorie": "zwerfvuil", "sector": "99999X999",
-             "kanaal": "web", "melder_email": "c@d.example"},
+            {
+                "id": "M1",
+                "aangemaakt": "2023-04-03T10:22:00",
+                "categorie": "graffiti",
+                "sector": "04017C003",
+                "kanaal": "app",
+                "melder_email": "a@b.example",
+            },
+            {
+                "id": "M2",
+                "aangemaakt": "2023-04-04T11:00:00",
+                "categorie": "zwerfvuil",
+                "sector": "99999X999",
+                "kanaal": "web",
+                "melder_email": "c@d.example",
+            },
         ],
     }
     warehouse.drop("meldingen_2023_04.json", json.dumps(doc))
     [outcome] = warehouse.ingest()
     assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected) == (2, 1, 1)
-    assert warehouse.one("SELECT report_id, reported_at::VARCHAR FROM raw.contact_centre_reports") == (
-        "M1", "2023-04-03 10:22:00"
-    )
+    assert warehouse.one(
+        "SELECT report_id, reported_at::VARCHAR FROM raw.contact_centre_reports"
+    ) == ("M1", "2023-04-03 10:22:00")
     assert "99999X999" in _rejects(warehouse, "contact_centre_reports")[2][1]
     assert "a@b.example" not in str(warehouse.all("SELECT * FROM raw.contact_centre_reports"))
 
@@ -186,8 +238,13 @@ def test_registry_lists_of_areas(warehouse):
     warehouse.drop("acties.csv", body)
     [outcome] = warehouse.ingest()
     assert (outcome.period, outcome.rows_accepted, outcome.rows_rejected) == ("snapshot", 1, 1)
-    assert warehouse.one("SELECT target_areas FROM raw.activity_registry") == (["04017A001", "04017A002"],)
-    assert "lists a code that is not a known neighbourhood" in _rejects(warehouse, "activity_registry")[3][1]
+    assert warehouse.one("SELECT target_areas FROM raw.activity_registry") == (
+        ["04017A001", "04017A002"],
+    )
+    assert (
+        "lists a code that is not a known neighbourhood"
+        in _rejects(warehouse, "activity_registry")[3][1]
+    )
 
 
 def test_hostile_header_and_values_are_data_not_sql(warehouse):

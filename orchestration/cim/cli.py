@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from cim import settings
 from cim.city import ConfigError, load_city
@@ -32,8 +31,10 @@ def _init(_: argparse.Namespace) -> int:
 
 def _check_config(_: argparse.Namespace) -> int:
     city = load_city(settings.city_dir())
-    print(f"{city.settings.name}: {len(city.areas)} areas, {len(city.partners)} partners, "
-          f"{len(city.contracts)} feeds ({', '.join(c.feed for c in city.contracts)}): OK")
+    print(
+        f"{city.settings.name}: {len(city.areas)} areas, {len(city.partners)} partners, "
+        f"{len(city.contracts)} feeds ({', '.join(c.feed for c in city.contracts)}): OK"
+    )
     return 0
 
 
@@ -44,12 +45,16 @@ def _demo(args: argparse.Namespace) -> int:
     paths = settings.paths()
     waiting = [p for p in paths.landing.iterdir() if not p.name.startswith(".")]
     if (waiting or any(paths.archive.iterdir())) and not args.force:
-        print(f"landing or archive under {paths.home} is not empty: demo city not generated "
-              "(use --force to add it anyway)")
+        print(
+            f"landing or archive under {paths.home} is not empty: demo city not generated "
+            "(use --force to add it anyway)"
+        )
         return 0
     summary = generate_demo_city(settings.city_dir(), paths.landing, incidents=args.incidents)
-    print(f"demo city written to {paths.landing}: "
-          + ", ".join(f"{feed} {n} files" for feed, n in sorted(summary["files"].items())))
+    print(
+        f"demo city written to {paths.landing}: "
+        + ", ".join(f"{feed} {n} files" for feed, n in sorted(summary["files"].items()))
+    )
     return 0
 
 
@@ -85,7 +90,10 @@ def _print_ledger(since_run: str | None = None) -> None:
         ).fetchall()
         print(f"{'feed':<26}{'status':<12}{'files':>6}{'read':>10}{'accepted':>10}{'rejected':>10}")
         for feed, status, files, read, accepted, rejected in rows:
-            print(f"{feed:<26}{status:<12}{files:>6}{read or 0:>10}{accepted or 0:>10}{rejected or 0:>10}")
+            print(
+                f"{feed:<26}{status:<12}{files:>6}{read or 0:>10}{accepted or 0:>10}"
+                f"{rejected or 0:>10}"
+            )
         problems = con.execute(
             f"SELECT original_name, status, reason FROM meta.file_ledger {where} "
             f"{'AND' if where else 'WHERE'} status IN ('rejected', 'refused') ORDER BY loaded_at",
@@ -106,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cim", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("init", help="create CIM_HOME and the Dagster home").set_defaults(run=_init)
-    commands.add_parser("check-config", help="validate the city folder").set_defaults(run=_check_config)
+    commands.add_parser("check-config", help="validate the city folder").set_defaults(
+        run=_check_config
+    )
     demo = commands.add_parser("demo", help="generate the demo city into the landing folder")
     demo.add_argument("--incidents", type=int, default=None, help="police incident rows in total")
     demo.add_argument("--force", action="store_true", help="generate even if data exists")
@@ -114,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = commands.add_parser("pipeline", help="run the whole pipeline once")
     pipeline.add_argument("--job", default="pipeline", help="Dagster job to run")
     pipeline.set_defaults(run=_pipeline)
-    commands.add_parser("ledger", help="files received, per feed and status").set_defaults(run=_ledger)
+    commands.add_parser("ledger", help="files received, per feed and status").set_defaults(
+        run=_ledger
+    )
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cim.city.contracts import AREA_TYPES, Contact, FeedContract, Identifier
 from cim.city.errors import ConfigError, from_validation_error
 
-
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -113,13 +112,17 @@ def _load_areas(file: Path, levels: list[str]) -> list[Area]:
         except ValidationError as exc:
             problems += [f"line {number}: {p}" for p in from_validation_error(file, exc).problems]
     codes = [a.area_code for a in areas]
-    problems += [f"area_code {c!r} appears twice" for c in sorted({c for c in codes if codes.count(c) > 1})]
+    problems += [
+        f"area_code {c!r} appears twice" for c in sorted({c for c in codes if codes.count(c) > 1})
+    ]
     known = set(codes)
     for area in areas:
         if area.level not in levels:
             problems.append(f"area {area.area_code}: level {area.level!r} not in {levels}")
         elif area.level != levels[-1] and area.parent_code not in known:
-            problems.append(f"area {area.area_code}: parent_code {area.parent_code!r} is not an area")
+            problems.append(
+                f"area {area.area_code}: parent_code {area.parent_code!r} is not an area"
+            )
     if problems:
         raise ConfigError(file, problems)
     return areas
@@ -131,7 +134,9 @@ def _load_contract(file: Path, city_levels: list[str], partner_ids: set[str]) ->
     if contract.feed != file.stem:
         problems.append(f"feed: {contract.feed!r} must equal the file name {file.stem!r}")
     if contract.partner not in partner_ids:
-        problems.append(f"partner: {contract.partner!r} is not in partners.yaml {sorted(partner_ids)}")
+        problems.append(
+            f"partner: {contract.partner!r} is not in partners.yaml {sorted(partner_ids)}"
+        )
     for column in contract.columns:
         if column.type in AREA_TYPES and column.area_level not in city_levels:
             problems.append(
@@ -150,10 +155,13 @@ def load_city(folder: Path) -> City:
     partners_file = folder / "partners.yaml"
     partners_data = _read_yaml(partners_file).get("partners") or []
     partners = [
-        _parse(Partner, partners_file, {**p}) if isinstance(p, dict) else None for p in partners_data
+        _parse(Partner, partners_file, {**p}) if isinstance(p, dict) else None
+        for p in partners_data
     ]
     if not partners or None in partners:
-        raise ConfigError(partners_file, ["partners: expected a list of partners (id, name, contact)"])
+        raise ConfigError(
+            partners_file, ["partners: expected a list of partners (id, name, contact)"]
+        )
     partner_ids = {p.id for p in partners}
     contracts = [
         _load_contract(f, settings.area_levels, partner_ids)
@@ -162,5 +170,9 @@ def load_city(folder: Path) -> City:
     if not contracts:
         raise ConfigError(folder / "feeds", ["no feed contracts (feeds/*.yaml) found"])
     return City(
-        folder=folder.resolve(), settings=settings, areas=areas, partners=partners, contracts=contracts
+        folder=folder.resolve(),
+        settings=settings,
+        areas=areas,
+        partners=partners,
+        contracts=contracts,
     )

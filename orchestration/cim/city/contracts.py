@@ -83,7 +83,9 @@ class Period(_Strict):
         if not needed:
             return self
         if not self.from_filename:
-            raise ValueError(f"grain {self.grain!r} needs from_filename with groups {sorted(needed)}")
+            raise ValueError(
+                f"grain {self.grain!r} needs from_filename with groups {sorted(needed)}"
+            )
         try:
             groups = set(re.compile(self.from_filename).groupindex)
         except re.error as exc:

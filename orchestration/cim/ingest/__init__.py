@@ -1,5 +1,5 @@
 """Partner-feed ingestion: every received file archived, every row accounted for."""
 
-from cim.ingest.loader import FileOutcome, FeedRunner, ingest_landing
+from cim.ingest.loader import FeedRunner, FileOutcome, ingest_landing
 
 __all__ = ["FeedRunner", "FileOutcome", "ingest_landing"]

@@ -88,8 +88,15 @@ class FeedRunner:
         archived = archive_copy(delivery.path, self.paths.archive, sha)
         if previous:
             outcome = FileOutcome(
-                delivery.name, contract.feed, store.DUPLICATE, sha, contract.period_of(delivery.name),
-                reason=f"identical to {previous[0]!r} received {previous[1]:%Y-%m-%d %H:%M}; nothing changed",
+                delivery.name,
+                contract.feed,
+                store.DUPLICATE,
+                sha,
+                contract.period_of(delivery.name),
+                reason=(
+                    f"identical to {previous[0]!r} received {previous[1]:%Y-%m-%d %H:%M}; "
+                    "nothing changed"
+                ),
             )
             self._write_ledger(outcome, delivery, contract, archived, uuid.uuid4().hex)
         else:
@@ -98,9 +105,13 @@ class FeedRunner:
         return outcome
 
     # -- steps ------------------------------------------------------------------
-    def _load(self, delivery: Delivery, contract: FeedContract, sha: str, archived: Path) -> FileOutcome:
+    def _load(
+        self, delivery: Delivery, contract: FeedContract, sha: str, archived: Path
+    ) -> FileOutcome:
         load_id = uuid.uuid4().hex
-        outcome = FileOutcome(delivery.name, contract.feed, store.LOADED, sha, contract.period_of(delivery.name))
+        outcome = FileOutcome(
+            delivery.name, contract.feed, store.LOADED, sha, contract.period_of(delivery.name)
+        )
         with tempfile.TemporaryDirectory(prefix="cim-ingest-") as workdir:
             try:
                 if outcome.period is None:
@@ -116,20 +127,24 @@ class FeedRunner:
             except (UnreadableFile, UnicodeError, OSError) as exc:
                 outcome.status, outcome.reason = store.REJECTED, _first_line(exc)
                 self._write_ledger(outcome, delivery, contract, archived, load_id)
-                self.report(f"{contract.feed}: file {delivery.name!r} rejected whole: {outcome.reason}")
+                self.report(
+                    f"{contract.feed}: file {delivery.name!r} rejected whole: {outcome.reason}"
+                )
                 return outcome
         outcome.warnings = plan.warnings
         outcome.rows_accepted, outcome.rows_rejected = self.con.execute(
-            "SELECT count(*) FILTER (len(_errors) = 0), count(*) FILTER (len(_errors) > 0) FROM checked"
+            "SELECT count(*) FILTER (len(_errors) = 0), count(*) FILTER (len(_errors) > 0) "
+            "FROM checked"
         ).fetchone()
         outcome.rows_rejected += parsed.broken_rows
         outcome.rows_read = parsed.rows + parsed.broken_rows
         if outcome.rows_accepted == 0:
-            first = self.con.execute("SELECT _errors[1] FROM checked WHERE len(_errors) > 0 LIMIT 1").fetchone()
+            first = self.con.execute(
+                "SELECT _errors[1] FROM checked WHERE len(_errors) > 0 LIMIT 1"
+            ).fetchone()
             outcome.status = store.REJECTED
-            outcome.reason = (
-                "no valid rows: every row was rejected (see meta.rejected_rows)"
-                + (f"; first reason: {first[0]}" if first else "")
+            outcome.reason = "no valid rows: every row was rejected (see meta.rejected_rows)" + (
+                f"; first reason: {first[0]}" if first else ""
             )
         self.con.execute("BEGIN TRANSACTION")
         try:
@@ -150,7 +165,9 @@ class FeedRunner:
             self.report(f"{contract.feed}: file {delivery.name!r}: schema drift: {warning}")
         return outcome
 
-    def _replace_period(self, contract: FeedContract, outcome: FileOutcome, columns: list[str], load_id: str) -> None:
+    def _replace_period(
+        self, contract: FeedContract, outcome: FileOutcome, columns: list[str], load_id: str
+    ) -> None:
         """A delivery for a period replaces that period's rows; older versions stay archived."""
         table = store.raw_table(contract.feed)
         self.con.execute(f"DELETE FROM {table} WHERE _period = ?", [outcome.period])
@@ -197,18 +214,37 @@ class FeedRunner:
         return outcome
 
     def _write_ledger(
-        self, outcome: FileOutcome, delivery: Delivery, contract: FeedContract | None, archived: Path, load_id: str
+        self,
+        outcome: FileOutcome,
+        delivery: Delivery,
+        contract: FeedContract | None,
+        archived: Path,
+        load_id: str,
     ) -> None:
         self.con.execute(
-            "INSERT INTO meta.file_ledger (load_id, sha256, partner, feed, original_name, size_bytes, "
+            "INSERT INTO meta.file_ledger (load_id, sha256, partner, feed, original_name, "
+            "size_bytes, "
             "received_at, loaded_at, run_id, period, rows_read, rows_accepted, rows_rejected, "
             "status, reason, warnings, archive_path) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                load_id, outcome.sha256, contract.partner if contract else None, outcome.feed,
-                delivery.name, delivery.size, delivery.received_at, _now(), self.run_id,
-                outcome.period, outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected,
-                outcome.status, outcome.reason, outcome.warnings, str(archived),
+                load_id,
+                outcome.sha256,
+                contract.partner if contract else None,
+                outcome.feed,
+                delivery.name,
+                delivery.size,
+                delivery.received_at,
+                _now(),
+                self.run_id,
+                outcome.period,
+                outcome.rows_read,
+                outcome.rows_accepted,
+                outcome.rows_rejected,
+                outcome.status,
+                outcome.reason,
+                outcome.warnings,
+                str(archived),
             ],
         )
 

@@ -179,7 +179,9 @@ def _xlsx_to_csv(path: Path, contract: FeedContract, workdir: Path) -> tuple[Pat
                     header = [c or "" for c in cells]
                     while header and not header[-1]:
                         header.pop()
-                elif number > contract.dialect.header_row and any(c not in (None, "") for c in cells):
+                elif number > contract.dialect.header_row and any(
+                    c not in (None, "") for c in cells
+                ):
                     writer.writerow([number, *(cells + [None] * len(header))[: len(header)]])
     finally:
         book.close()
@@ -220,7 +222,9 @@ def _load_json(con: duckdb.DuckDBPyConnection, path: Path, contract: FeedContrac
         ).fetchall()
     ]
     # JSON pointers (RFC 6901) address any key safely, whatever characters it has.
-    pointers = {f"p{i}": "/" + h.replace("~", "~0").replace("/", "~1") for i, h in enumerate(headers)}
+    pointers = {
+        f"p{i}": "/" + h.replace("~", "~0").replace("/", "~1") for i, h in enumerate(headers)
+    }
     cols = ", ".join(f"json_extract_string(rec, ${p}) AS column{p[1:]}" for p in pointers)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {cols}{',' if cols else ''} "
@@ -244,16 +248,22 @@ def read_delivery(
         return _read(con, contract, path, workdir)
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
-        raise UnreadableFile(f"could not be parsed ({first}); check it against the contract") from exc
+        raise UnreadableFile(
+            f"could not be parsed ({first}); check it against the contract"
+        ) from exc
 
 
-def _read(con: duckdb.DuckDBPyConnection, contract: FeedContract, path: Path, workdir: Path) -> ParsedFile:
+def _read(
+    con: duckdb.DuckDBPyConnection, contract: FeedContract, path: Path, workdir: Path
+) -> ParsedFile:
     dialect = contract.dialect
     if contract.format == "json":
         headers = _load_json(con, path, contract)
     elif contract.format == "xlsx":
         csv_path, headers = _xlsx_to_csv(path, contract, workdir)
-        _load_csv(con, csv_path, skip=0, width=len(headers), delimiter=",", quote='"', row_column=True)
+        _load_csv(
+            con, csv_path, skip=0, width=len(headers), delimiter=",", quote='"', row_column=True
+        )
     else:
         utf8 = _to_utf8(path, dialect.encoding, workdir)
         headers = _header_line(utf8, dialect.header_row, dialect.delimiter, dialect.quote)

@@ -42,7 +42,9 @@ def map_headers(contract: FeedContract, headers: list[str]) -> tuple[dict[str, i
         position.setdefault(_norm(header), index)
     mapping, warnings, missing = {}, [], []
     for column in contract.columns:
-        found = [position[_norm(h)] for h in (column.header, *column.aliases) if _norm(h) in position]
+        found = [
+            position[_norm(h)] for h in (column.header, *column.aliases) if _norm(h) in position
+        ]
         if found:
             mapping[column.name] = found[0]
         elif column.required:
@@ -71,8 +73,13 @@ def map_headers(contract: FeedContract, headers: list[str]) -> tuple[dict[str, i
 def _code(column: Column, text: str) -> str:
     code = f"upper({text})"
     if column.pad_to:
-        code = f"CASE WHEN length({code}) < {int(column.pad_to)} THEN lpad({code}, {int(column.pad_to)}, '0') ELSE {code} END"
+        width = int(column.pad_to)
+        code = f"CASE WHEN length({code}) < {width} THEN lpad({code}, {width}, '0') ELSE {code} END"
     return code
+
+
+_INTEGER = "'[+-]?[0-9]+'"
+_DECIMAL = "'[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)'"
 
 
 def _typed(column: Column, s: str, p: str) -> str:
@@ -80,19 +87,27 @@ def _typed(column: Column, s: str, p: str) -> str:
     number = f"replace(replace({s}, coalesce($thousands, chr(0)), ''), $decimal, '.')"
     match column.type:
         case "integer":
-            return f"CASE WHEN regexp_full_match({number}, '[+-]?[0-9]+') THEN TRY_CAST({number} AS BIGINT) END"
+            cast = f"TRY_CAST({number} AS BIGINT)"
+            return f"CASE WHEN regexp_full_match({number}, {_INTEGER}) THEN {cast} END"
         case "decimal":
-            return f"CASE WHEN regexp_full_match({number}, '[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)') THEN TRY_CAST({number} AS DOUBLE) END"
+            cast = f"TRY_CAST({number} AS DOUBLE)"
+            return f"CASE WHEN regexp_full_match({number}, {_DECIMAL}) THEN {cast} END"
         case "date":
             return f"CAST(TRY_STRPTIME({s}, $date_format) AS DATE)"
         case "timestamp":
             return f"TRY_STRPTIME({s}, $timestamp_format)"
         case "boolean":
-            return f"CASE WHEN list_contains($true, lower({s})) THEN true WHEN list_contains($false, lower({s})) THEN false END"
+            word = f"lower({s})"
+            return (
+                f"CASE WHEN list_contains($true, {word}) THEN true "
+                f"WHEN list_contains($false, {word}) THEN false END"
+            )
         case "area_code":
-            return f"CASE WHEN list_contains(${p}_areas, {_code(column, s)}) THEN {_code(column, s)} END"
+            code = _code(column, s)
+            return f"CASE WHEN list_contains(${p}_areas, {code}) THEN {code} END"
         case "area_code_list":
-            items = f"list_transform(string_split({s}, $list_separator), lambda x: {_code(column, 'trim(x)')})"
+            each = _code(column, "trim(x)")
+            items = f"list_transform(string_split({s}, $list_separator), lambda x: {each})"
             return f"CASE WHEN list_has_all(${p}_areas, {items}) THEN {items} END"
     return s
 
@@ -100,27 +115,55 @@ def _typed(column: Column, s: str, p: str) -> str:
 def _error(column: Column, s: str, typed: str, p: str, contract: FeedContract) -> str:
     """First broken rule of one column as a readable reason, NULL when the value is fine."""
     numeric = column.type in {"integer", "decimal"}
-    missing = f"({s} IS NULL OR list_contains($null_markers, {s}))" if column.type != "text" else f"{s} IS NULL"
+    missing = (
+        f"({s} IS NULL OR list_contains($null_markers, {s}))"
+        if column.type != "text"
+        else f"{s} IS NULL"
+    )
     suppressed = f"list_contains($suppressed_markers, {s})" if numeric else "false"
     show = f"'''' || {s} || ''''"
     rules = []
     if column.required:
-        rules.append((f"{missing} AND NOT {suppressed}", f"${p}_label || ': required value missing'"))
+        rules.append(
+            (f"{missing} AND NOT {suppressed}", f"${p}_label || ': required value missing'")
+        )
     rules.append(
-        (f"NOT {missing} AND NOT {suppressed} AND {typed} IS NULL", f"${p}_label || ': ' || {show} || ${p}_invalid")
+        (
+            f"NOT {missing} AND NOT {suppressed} AND {typed} IS NULL",
+            f"${p}_label || ': ' || {show} || ${p}_invalid",
+        )
     )
     if column.allowed is not None:
         value = f"CAST({typed} AS VARCHAR)" if numeric else s
         rules.append(
-            (f"{typed} IS NOT NULL AND NOT list_contains(${p}_allowed, {value})", f"${p}_label || ': ' || {show} || ${p}_not_allowed")
+            (
+                f"{typed} IS NOT NULL AND NOT list_contains(${p}_allowed, {value})",
+                f"${p}_label || ': ' || {show} || ${p}_not_allowed",
+            )
         )
     if column.min is not None:
-        rules.append((f"{typed} < ${p}_min", f"${p}_label || ': ' || {show} || ' is below the minimum ' || ${p}_min"))
+        rules.append(
+            (
+                f"{typed} < ${p}_min",
+                f"${p}_label || ': ' || {show} || ' is below the minimum ' || ${p}_min",
+            )
+        )
     if column.max is not None:
-        rules.append((f"{typed} > ${p}_max", f"${p}_label || ': ' || {show} || ' is above the maximum ' || ${p}_max"))
+        rules.append(
+            (
+                f"{typed} > ${p}_max",
+                f"${p}_label || ': ' || {show} || ' is above the maximum ' || ${p}_max",
+            )
+        )
     skip = contract.dialect.skip_rows_where
     if skip and skip.column == column.name:
-        rules.insert(0, (f"list_contains($skip_values, {s})", f"'summary row ' || {show} || ' is not data; skipped as the contract says'"))
+        rules.insert(
+            0,
+            (
+                f"list_contains($skip_values, {s})",
+                f"'summary row ' || {show} || ' is not data; skipped as the contract says'",
+            ),
+        )
     whens = " ".join(f"WHEN {cond} THEN {message}" for cond, message in rules)
     return f"CASE {whens} END"
 
@@ -132,7 +175,9 @@ def _hint(column: Column, contract: FeedContract) -> str:
         "date": f" is not a date in the form {contract.dialect.date_format}",
         "timestamp": f" is not a timestamp in the form {contract.dialect.timestamp_format}",
         "boolean": " is not yes/no (1/0)",
-        "area_code": f" is not a known {column.area_level} code; add it to the areas file or ask the partner",
+        "area_code": (
+            f" is not a known {column.area_level} code; add it to the areas file or ask the partner"
+        ),
         "area_code_list": f" lists a code that is not a known {column.area_level}",
     }.get(column.type, " is not valid")
 
@@ -163,7 +208,11 @@ def plan_checks(
     selects, errors, error_names, accepted = [], [], [], []
     for index, column in enumerate(contract.columns):
         p = f"c{index}"
-        s = f"NULLIF(trim(column{mapping[column.name]}), '')" if column.name in mapping else "CAST(NULL AS VARCHAR)"
+        s = (
+            f"NULLIF(trim(column{mapping[column.name]}), '')"
+            if column.name in mapping
+            else "CAST(NULL AS VARCHAR)"
+        )
         typed = _typed(column, s, p)
         params[f"{p}_label"] = f"{column.name} ({column.header!r})"
         params[f"{p}_invalid"] = _hint(column, contract)
@@ -181,17 +230,21 @@ def plan_checks(
             error_names.append(column.name)
         name = quote_ident(column.name)
         if column.personal == "pseudonymise":
-            selects.append(f"CASE WHEN {s} IS NOT NULL THEN sha256($pseudonym_key || ':' || {s}) END AS {name}")
+            selects.append(
+                f"CASE WHEN {s} IS NOT NULL THEN sha256($pseudonym_key || ':' || {s}) END AS {name}"
+            )
         elif column.personal is None:
             selects.append(f"{typed} AS {name}")
         if column.personal != "drop":
             accepted.append(name)
             if contract.suppressed_markers and column.type in {"integer", "decimal"}:
                 flag = quote_ident(suppressed_flag(column))
-                selects.append(f"coalesce(list_contains($suppressed_markers, {s}), false) AS {flag}")
+                selects.append(
+                    f"coalesce(list_contains($suppressed_markers, {s}), false) AS {flag}"
+                )
                 accepted.append(flag)
     text_parts = []
-    for index, header in enumerate(headers):
+    for index in range(len(headers)):
         column = next((c for c in contract.columns if mapping.get(c.name) == index), None)
         if column is None:
             text_parts.append("'[not in contract]'")
@@ -200,9 +253,14 @@ def plan_checks(
         else:
             text_parts.append(f"coalesce(column{index}, '')")
     error_list = f"list_filter([{', '.join(errors)}], lambda x: x IS NOT NULL)"
-    first_column = "coalesce(" + ", ".join(
-        f"CASE WHEN ({e}) IS NOT NULL THEN '{n}' END" for e, n in zip(errors, error_names, strict=True)
-    ) + ")"
+    first_column = (
+        "coalesce("
+        + ", ".join(
+            f"CASE WHEN ({e}) IS NOT NULL THEN '{n}' END"
+            for e, n in zip(errors, error_names, strict=True)
+        )
+        + ")"
+    )
     sql = (
         f"CREATE OR REPLACE TEMP TABLE checked AS SELECT _row_number, {', '.join(selects)}, "
         f"{error_list} AS _errors, {first_column} AS _error_column, "
@@ -218,7 +276,9 @@ def duplicate_key_sql(contract: FeedContract) -> str | None:
     if not contract.keys:
         return None
     keys = ", ".join(quote_ident(k) for k in contract.keys)
-    shown = " || ', ' || ".join(f"'{k}=' || coalesce(CAST({quote_ident(k)} AS VARCHAR), '')" for k in contract.keys)
+    shown = " || ', ' || ".join(
+        f"'{k}=' || coalesce(CAST({quote_ident(k)} AS VARCHAR), '')" for k in contract.keys
+    )
     return (
         "CREATE OR REPLACE TEMP TABLE checked AS SELECT * EXCLUDE (_first) REPLACE ("
         "CASE WHEN _first IS NOT NULL AND _first <> _row_number THEN "

@@ -111,7 +111,16 @@ def ensure_meta(con: duckdb.DuckDBPyConnection, city: City) -> None:
     con.executemany(
         "INSERT INTO meta.areas VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (a.area_code, a.name, a.level, a.parent_code, a.valid_from, a.valid_to, a.grid_row, a.grid_col)
+            (
+                a.area_code,
+                a.name,
+                a.level,
+                a.parent_code,
+                a.valid_from,
+                a.valid_to,
+                a.grid_row,
+                a.grid_col,
+            )
             for a in city.areas
         ],
     )

@@ -25,7 +25,10 @@ def _summary(outcomes: list[FileOutcome]) -> dict[str, object]:
         f"| {o.rows_rejected} | {(o.reason or '; '.join(o.warnings)).replace('|', '/')} |"
         for o in outcomes
     ]
-    table = "| file | period | status | read | accepted | rejected | reason |\n|---|---|---|---|---|---|---|"
+    table = (
+        "| file | period | status | read | accepted | rejected | reason |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     return {
         "files": len(outcomes),
         **{f"files_{status}": count for status, count in sorted(statuses.items())},
@@ -55,10 +58,16 @@ def build_feed_asset(contract: FeedContract, city: City) -> dg.AssetsDefinition:
             "table": raw_table(contract.feed),
         },
         check_specs=[
-            dg.AssetCheckSpec("files_accounted", asset=feed_asset_key(contract.feed),
-                              description="every file: rows read = accepted + rejected"),
-            dg.AssetCheckSpec("no_rejected_files", asset=feed_asset_key(contract.feed),
-                              description="no delivery of this run was rejected whole"),
+            dg.AssetCheckSpec(
+                "files_accounted",
+                asset=feed_asset_key(contract.feed),
+                description="every file: rows read = accepted + rejected",
+            ),
+            dg.AssetCheckSpec(
+                "no_rejected_files",
+                asset=feed_asset_key(contract.feed),
+                description="no delivery of this run was rejected whole",
+            ),
         ],
     )
     def _feed(context: dg.AssetExecutionContext, deployment: Deployment):
@@ -103,7 +112,9 @@ def build_triage_asset(city: City) -> dg.AssetsDefinition:
         paths = deployment.paths
         strays = [d for d in scan_landing(paths.landing, city) if d.feed is None]
         with deployment.warehouse() as con:
-            outcomes = FeedRunner(con, city, paths, context.run_id, report=context.log.warning).ingest(strays)
+            outcomes = FeedRunner(
+                con, city, paths, context.run_id, report=context.log.warning
+            ).ingest(strays)
         return dg.MaterializeResult(metadata=_summary(outcomes))
 
     return _triage

@@ -26,7 +26,11 @@ def pending_runs(city: City, landing, seen: set[str]) -> tuple[list[dg.AssetKey]
         signature = _signature(delivery.name, delivery.size, delivery.received_at.isoformat())
         current.add(signature)
         if signature not in seen:
-            keys.add(feed_asset_key(delivery.feed) if delivery.feed and not delivery.refusal else TRIAGE_KEY)
+            keys.add(
+                feed_asset_key(delivery.feed)
+                if delivery.feed and not delivery.refusal
+                else TRIAGE_KEY
+            )
             if delivery.feed and delivery.refusal:
                 keys.add(feed_asset_key(delivery.feed))
     return sorted(keys, key=lambda k: k.to_user_string()), current
