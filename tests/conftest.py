@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import cim  # noqa: F401  (sets the offline, no-telemetry environment first)
+import dagster as dg
 import duckdb
 import pytest
 from cim import settings
@@ -20,6 +23,40 @@ DEMO_CITY = REPO / "cities" / "demo"
 @pytest.fixture(scope="session")
 def demo_city() -> City:
     return load_city(DEMO_CITY)
+
+
+@dataclass(frozen=True)
+class DemoBuild:
+    """The demo city generated and run through the whole pipeline once per test session."""
+
+    paths: settings.Paths
+    manifest: dict
+    result: object
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        con = duckdb.connect(str(self.paths.warehouse), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> DemoBuild:
+    from cim.definitions import build_definitions
+    from cim.demo import generate_demo_city
+
+    home = tmp_path_factory.mktemp("demo") / "home"
+    paths = settings.Paths(home).ensure()
+    summary = generate_demo_city(DEMO_CITY, paths.landing)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CIM_HOME", str(home))
+        env.setenv("CIM_CITY", str(DEMO_CITY))
+        defs = build_definitions()
+        with dg.instance_for_test() as instance:
+            result = defs.resolve_job_def("pipeline").execute_in_process(instance=instance)
+    assert result.success
+    return DemoBuild(paths, json.loads(Path(summary["manifest"]).read_text()), result)
 
 
 @pytest.fixture
