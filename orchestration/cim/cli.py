@@ -66,7 +66,12 @@ def _pipeline(args: argparse.Namespace) -> int:
 
     job = defs.resolve_job_def(args.job)
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            # Warnings (rejected files, schema drift) on the terminal; the rest in the UI.
+            run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
+        )
     _print_ledger(since_run=result.run_id)
     print(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
     return 0 if result.success else 1
@@ -123,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(run=_demo)
     pipeline = commands.add_parser("pipeline", help="run the whole pipeline once")
     pipeline.add_argument("--job", default="pipeline", help="Dagster job to run")
+    pipeline.add_argument("--log-level", default="WARNING", help="console log level")
     pipeline.set_defaults(run=_pipeline)
     commands.add_parser("ledger", help="files received, per feed and status").set_defaults(
         run=_ledger

@@ -132,9 +132,9 @@ class FeedRunner:
                 )
                 return outcome
         outcome.warnings = plan.warnings
-        outcome.rows_accepted, outcome.rows_rejected = self.con.execute(
-            "SELECT count(*) FILTER (len(_errors) = 0), count(*) FILTER (len(_errors) > 0) "
-            "FROM checked"
+        outcome.rows_accepted, outcome.rows_rejected, summary_rows = self.con.execute(
+            "SELECT count(*) FILTER (len(_errors) = 0), count(*) FILTER (len(_errors) > 0), "
+            "count(*) FILTER (_errors[1] LIKE 'summary row %') FROM checked"
         ).fetchone()
         outcome.rows_rejected += parsed.broken_rows
         outcome.rows_read = parsed.rows + parsed.broken_rows
@@ -156,7 +156,7 @@ class FeedRunner:
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        if outcome.rows_rejected:
+        if outcome.rows_rejected > summary_rows:  # a skipped "Totaal" row is no news
             self.report(
                 f"{contract.feed}: file {delivery.name!r}: {outcome.rows_rejected} of "
                 f"{outcome.rows_read} rows rejected (see meta.rejected_rows, load_id {load_id})"
