@@ -19,17 +19,46 @@ def test_asset_keys_snapshot():
     from cim.definitions import defs
 
     keys = sorted(k.to_user_string() for k in defs.resolve_all_asset_keys())
-    assert keys == [
-        "meta/landing_triage",
-        "raw/activity_registry",
-        "raw/contact_centre_reports",
-        "raw/early_school_leavers",
-        "raw/housing_complaints",
-        "raw/police_incidents",
-        "raw/population",
-        "raw/resident_survey",
-        "raw/youth_participation",
+    feeds = [
+        "activity_registry",
+        "contact_centre_reports",
+        "early_school_leavers",
+        "housing_complaints",
+        "police_incidents",
+        "population",
+        "resident_survey",
+        "youth_participation",
     ]
+    config = ["areas", "feeds", "goals", "indicators", "partners", "targets"]
+    models = {
+        "intermediate": [
+            "int_activity_reach",
+            "int_activity_registry",
+            "int_area_ancestors",
+            "int_indicator_completeness",
+            "int_indicator_rollup",
+            "int_indicator_suppression",
+            "int_indicator_terms",
+            "int_indicator_values",
+            "int_periods",
+        ],
+        "marts": [
+            "dim_area",
+            "dim_indicator",
+            "dim_partner",
+            "dim_period",
+            "fct_activities",
+            "fct_indicator_values",
+            "fct_progress",
+        ],
+        "staging": [f"stg_{f}" for f in feeds]
+        + [f"stg_meta__{t}" for t in [*config, "file_ledger"]],
+    }
+    assert keys == sorted(
+        [f"raw/{f}" for f in feeds]
+        + [f"meta/{t}" for t in [*config, "file_ledger", "landing_triage"]]
+        + [f"{layer}/{m}" for layer, names in models.items() for m in names]
+    )
     assert {j.name for j in defs.jobs} >= {"ingest_feeds", "pipeline"}
     assert defs.resolve_sensor_def("landing_folder_sensor")
 

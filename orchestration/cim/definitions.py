@@ -10,6 +10,9 @@ import dagster as dg
 
 from cim import settings
 from cim.city import load_city
+from cim.defs.agenda.assets import build_city_config_asset
+from cim.defs.dbt.assets import build_dbt_assets
+from cim.defs.dbt.project import prepare
 from cim.defs.ingestion.assets import GROUP, build_ingestion_assets
 from cim.defs.ingestion.sensors import build_landing_sensor
 from cim.defs.resources import Deployment
@@ -17,6 +20,8 @@ from cim.defs.resources import Deployment
 
 def build_definitions() -> dg.Definitions:
     city = load_city(settings.city_dir())
+    deployment = Deployment.from_env()
+    dbt_project = prepare(city, deployment.paths.warehouse)
     # One DuckDB file admits one writer: steps run one after another in one process.
     ingest_job = dg.define_asset_job(
         "ingest_feeds",
@@ -31,10 +36,14 @@ def build_definitions() -> dg.Definitions:
         description="The whole pipeline once: ingest every feed, then everything downstream.",
     )
     return dg.Definitions(
-        assets=build_ingestion_assets(city),
+        assets=[
+            *build_ingestion_assets(city),
+            build_city_config_asset(city),
+            build_dbt_assets(dbt_project),
+        ],
         jobs=[ingest_job, pipeline_job],
         sensors=[build_landing_sensor(city, ingest_job)],
-        resources={"deployment": Deployment.from_env()},
+        resources={"deployment": deployment},
         executor=dg.in_process_executor,
     )
 

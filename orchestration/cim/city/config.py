@@ -19,6 +19,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cim.city.agenda import Agenda, check_agenda
 from cim.city.contracts import AREA_TYPES, Contact, FeedContract, Identifier
 from cim.city.errors import ConfigError, from_validation_error
 
@@ -64,6 +65,7 @@ class City(_Strict):
     areas: list[Area]
     partners: list[Partner]
     contracts: list[FeedContract]
+    agenda: Agenda = Agenda()
 
     @cached_property
     def contract_by_feed(self) -> dict[str, FeedContract]:
@@ -169,10 +171,32 @@ def load_city(folder: Path) -> City:
     ]
     if not contracts:
         raise ConfigError(folder / "feeds", ["no feed contracts (feeds/*.yaml) found"])
+    agenda = _load_agenda(folder / "agenda")
+    problems = check_agenda(
+        agenda,
+        {c.feed: c for c in contracts},
+        settings.area_levels,
+        {a.area_code for a in areas},
+    )
+    if problems:
+        raise ConfigError(folder / "agenda", problems)
     return City(
         folder=folder.resolve(),
         settings=settings,
         areas=areas,
         partners=partners,
         contracts=contracts,
+        agenda=agenda,
     )
+
+
+def _load_agenda(folder: Path) -> Agenda:
+    """Goals, indicators and targets each in their own file, each parsed on its own so
+    an error names the file it is in."""
+    parts = {}
+    for key in ("goals", "indicators", "targets", "activities"):
+        file = folder / f"{key}.yaml"
+        if file.is_file():
+            data = _read_yaml(file)
+            parts[key] = getattr(_parse(Agenda, file, {key: data.get(key)}), key)
+    return Agenda(**parts)

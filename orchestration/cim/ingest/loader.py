@@ -60,7 +60,7 @@ class FeedRunner:
     ):
         self.con, self.city, self.paths, self.run_id = con, city, paths, run_id
         self.report = report or log.warning
-        store.ensure_meta(con, city)
+        store.ensure_meta(con)
         for contract in city.contracts:
             store.ensure_raw_table(con, contract)
         self.area_codes: dict[str, list[str]] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from cim.city import City, FeedContract
+from cim.city import FeedContract
 from cim.city.contracts import Column
 
 SQL_TYPES = {
@@ -57,16 +57,6 @@ CREATE TABLE IF NOT EXISTS meta.rejected_rows (
     reason VARCHAR NOT NULL,
     row_text VARCHAR
 );
-CREATE TABLE IF NOT EXISTS meta.areas (
-    area_code VARCHAR PRIMARY KEY,
-    name VARCHAR,
-    level VARCHAR,
-    parent_code VARCHAR,
-    valid_from DATE,
-    valid_to DATE,
-    grid_row INTEGER,
-    grid_col INTEGER
-);
 """
 
 # Ledger statuses, in the words the backbone uses on the phone with a partner.
@@ -104,26 +94,9 @@ def raw_columns(contract: FeedContract) -> dict[str, str]:
     return columns | LINEAGE_COLUMNS
 
 
-def ensure_meta(con: duckdb.DuckDBPyConnection, city: City) -> None:
-    """Create the audit tables and mirror the city's areas (the config is the source)."""
+def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the audit tables (ledger and rejected rows) if they do not exist yet."""
     con.execute(_META_DDL)
-    con.execute("DELETE FROM meta.areas")
-    con.executemany(
-        "INSERT INTO meta.areas VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                a.area_code,
-                a.name,
-                a.level,
-                a.parent_code,
-                a.valid_from,
-                a.valid_to,
-                a.grid_row,
-                a.grid_col,
-            )
-            for a in city.areas
-        ],
-    )
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: FeedContract) -> None:

@@ -120,5 +120,39 @@ def build_triage_asset(city: City) -> dg.AssetsDefinition:
     return _triage
 
 
+LEDGER_KEY = dg.AssetKey(["meta", "file_ledger"])
+
+
+def build_ledger_asset(city: City) -> dg.AssetsDefinition:
+    """The ledger as one asset downstream of every feed, so models that read it (and
+    the backbone) see one node that is current once all feeds have been ingested."""
+
+    @dg.asset(
+        key=LEDGER_KEY,
+        group_name=GROUP,
+        kinds={"duckdb"},
+        deps=[TRIAGE_KEY, *(feed_asset_key(c.feed) for c in city.contracts)],
+        description="Every received file with its status, period and row counts "
+        "(meta.file_ledger).",
+    )
+    def _ledger(deployment: Deployment) -> dg.MaterializeResult:
+        with deployment.warehouse() as con:
+            rows = con.execute(
+                "SELECT status, count(*), coalesce(sum(rows_read), 0), "
+                "coalesce(sum(rows_rejected), 0) "
+                "FROM meta.file_ledger GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        metadata: dict[str, object] = {f"files_{status}": n for status, n, _, _ in rows}
+        metadata["rows_read"] = sum(r[2] for r in rows)
+        metadata["rows_rejected"] = sum(r[3] for r in rows)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _ledger
+
+
 def build_ingestion_assets(city: City) -> list[dg.AssetsDefinition]:
-    return [build_triage_asset(city), *(build_feed_asset(c, city) for c in city.contracts)]
+    return [
+        build_triage_asset(city),
+        *(build_feed_asset(c, city) for c in city.contracts),
+        build_ledger_asset(city),
+    ]

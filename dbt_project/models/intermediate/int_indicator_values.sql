@@ -1,0 +1,177 @@
+-- Every indicator at every area of a publishable level and every period of its range,
+-- before disclosure control: numerator, denominator, value, 95% bounds, n and input
+-- completeness. Not published as such: fct_indicator_values applies suppression.
+with levels as (
+    select distinct
+        area_level,
+        area_depth
+    from {{ ref('stg_meta__areas') }}
+),
+
+indicators as (
+    select
+        indicators.*,
+        levels.area_depth as lowest_depth
+    from {{ ref('stg_meta__indicators') }} as indicators
+    inner join levels on indicators.lowest_level = levels.area_level
+),
+
+periods as (
+    select * from {{ ref('int_periods') }}
+),
+
+numerators as (
+    select * from {{ ref('int_indicator_rollup') }}
+    where term = 'numerator'
+),
+
+denominators as (
+    -- period ids are unique across period types, so a yearly denominator (population on
+    -- 1 January) keeps its year and serves every later month through the as-of join
+    select
+        rolled_up.*,
+        periods.start_date as denominator_start
+    from {{ ref('int_indicator_rollup') }} as rolled_up
+    inner join periods on rolled_up.period_id = periods.period_id
+    where rolled_up.term = 'denominator'
+),
+
+numerator_range as (
+    -- survey waves are years with data; other indicators cover every period from the
+    -- first to the last one with data, so a quiet month shows as zero, not as a gap
+    -- (from the first period the numerator feeds owe: incidents that happened before a
+    -- feed's first delivery are not a month of data)
+    select
+        numerators.indicator_id,
+        greatest(min(periods.start_date), max(feed_start.start_date)) as first_start,
+        max(periods.start_date) as last_start
+    from numerators
+    inner join indicators on numerators.indicator_id = indicators.indicator_id
+    inner join periods
+        on numerators.period_id = periods.period_id and indicators.cadence = periods.period_type
+    left join {{ ref('stg_meta__feeds') }} as feeds
+        on list_contains(indicators.numerator_feeds, feeds.feed_id)
+    left join periods as feed_start
+        on feeds.start_period = feed_start.period_id
+    group by all
+),
+
+grid as (
+    select
+        indicators.indicator_id,
+        indicators.indicator_kind,
+        indicators.multiplier,
+        indicators.min_cell,
+        indicators.min_respondents,
+        areas.area_id,
+        areas.area_level,
+        areas.area_depth,
+        areas.parent_area_id,
+        periods.period_id,
+        periods.period_type,
+        periods.period_index,
+        periods.start_date
+    from indicators
+    inner join numerator_range on indicators.indicator_id = numerator_range.indicator_id
+    inner join periods
+        on
+            indicators.cadence = periods.period_type
+            and periods.start_date
+            between numerator_range.first_start and numerator_range.last_start
+    inner join {{ ref('stg_meta__areas') }} as areas
+        on
+            indicators.lowest_depth >= areas.area_depth
+            and (areas.valid_from is null or periods.end_date >= areas.valid_from)
+            and (areas.valid_to is null or periods.start_date <= areas.valid_to)
+    where
+        indicators.indicator_kind not like 'survey%'
+        or exists (
+            select 1 from numerators
+            where
+                numerators.indicator_id = indicators.indicator_id
+                and numerators.period_id = periods.period_id
+        )
+),
+
+joined as (
+    select
+        grid.*,
+        coalesce(completeness.input_completeness, 0) as input_completeness,
+        case when completeness.input_completeness > 0 then coalesce(numerators.amount, 0) end
+            as numerator,
+        case when completeness.input_completeness > 0 then coalesce(numerators.records, 0) end
+            as records,
+        numerators.sum_w2,
+        numerators.sum_wy2,
+        denominators.amount as denominator,
+        denominators.sum_w2 as denominator_sum_w2
+    from grid
+    left join {{ ref('int_indicator_completeness') }} as completeness
+        on grid.indicator_id = completeness.indicator_id and grid.period_id = completeness.period_id
+    left join numerators
+        on
+            grid.indicator_id = numerators.indicator_id
+            and grid.area_id = numerators.area_id
+            and grid.period_id = numerators.period_id
+    asof left join denominators
+        on
+            grid.indicator_id = denominators.indicator_id
+            and grid.area_id = denominators.area_id
+            and grid.start_date >= denominators.denominator_start
+),
+
+measured as (
+    select
+        *,
+        case when denominator > 0 then numerator / denominator end as ratio,
+        -- Kish effective sample size of a weighted survey estimate
+        case when indicator_kind like 'survey%' and sum_w2 > 0 then denominator ^ 2 / sum_w2 end
+            as n_effective
+    from joined
+)
+
+select
+    indicator_id,
+    area_id,
+    period_id,
+    area_level,
+    area_depth,
+    parent_area_id,
+    period_type,
+    period_index,
+    numerator,
+    denominator,
+    ratio * multiplier as value,
+    case indicator_kind
+        when 'rate' then {{ poisson_lower('numerator') }} / denominator * multiplier
+        when 'share' then {{ wilson_lower('ratio', 'denominator') }} * multiplier
+        when 'survey_share' then {{ wilson_lower('ratio', 'n_effective') }} * multiplier
+        when 'survey_mean' then
+            (ratio - 1.959964 * sqrt(greatest(sum_wy2 / denominator - ratio ^ 2, 0) / n_effective))
+            * multiplier
+    end as lower_95,
+    case indicator_kind
+        when 'rate' then {{ poisson_upper('numerator') }} / denominator * multiplier
+        when 'share' then {{ wilson_upper('ratio', 'denominator') }} * multiplier
+        when 'survey_share' then {{ wilson_upper('ratio', 'n_effective') }} * multiplier
+        when 'survey_mean' then
+            (ratio + 1.959964 * sqrt(greatest(sum_wy2 / denominator - ratio ^ 2, 0) / n_effective))
+            * multiplier
+    end as upper_95,
+    case when indicator_kind = 'share' then denominator else records end as n,
+    n_effective,
+    input_completeness,
+    case
+        when numerator is null or denominator is null then null
+        when indicator_kind like 'survey%' then records < min_respondents
+        when indicator_kind = 'share' then numerator < min_cell or denominator < min_respondents
+        else numerator < min_cell
+    end as primary_suppressed,
+    case
+        when indicator_kind like 'survey%' then 'fewer than ' || min_respondents || ' respondents'
+        when indicator_kind = 'share'
+            then
+                'count below ' || min_cell || ' or fewer than ' || min_respondents || ' persons'
+        else 'count below ' || min_cell
+    end as primary_rule
+from measured

@@ -1,0 +1,140 @@
+-- The published indicator values: one row per indicator, area and period, at every area
+-- level the indicator allows, after disclosure control. A suppressed cell keeps its row
+-- and its flag; its numerator, value, bounds and n are withheld (null).
+with base as (
+    select
+        indicator_values.*,
+        suppression.suppressed,
+        suppression.secondary_suppressed,
+        indicators.indicator_kind,
+        indicators.multiplier,
+        indicators.cadence,
+        periods.periods_per_year,
+        periods.same_period_last_year_id
+    from {{ ref('int_indicator_values') }} as indicator_values
+    inner join {{ ref('int_indicator_suppression') }} as suppression
+        on
+            indicator_values.indicator_id = suppression.indicator_id
+            and indicator_values.period_id = suppression.period_id
+            and indicator_values.area_id = suppression.area_id
+    inner join {{ ref('stg_meta__indicators') }} as indicators
+        on indicator_values.indicator_id = indicators.indicator_id
+    inner join {{ ref('int_periods') }} as periods
+        on indicator_values.period_id = periods.period_id
+),
+
+windowed as (
+    -- the last year of periods: 12 months or 4 quarters
+    select
+        *,
+        case cadence
+            when 'month' then sum(numerator) over last_12 else sum(numerator) over last_4
+        end
+            as window_numerator,
+        case cadence
+            when 'month' then avg(denominator) over last_12 else avg(denominator) over last_4
+        end
+            as window_mean_denominator,
+        case cadence
+            when 'month' then sum(denominator) over last_12 else sum(denominator) over last_4
+        end
+            as window_sum_denominator,
+        case cadence
+            when 'month' then count(numerator) over last_12 else count(numerator) over last_4
+        end
+            as window_periods,
+        case
+            when cadence = 'month' then count(*) filter (where suppressed) over last_12
+            else count(*) filter (where suppressed) over last_4
+        end as window_hidden
+    from base
+    window
+        last_12 as (
+            partition by indicator_id, area_id
+            order by period_index rows between 11 preceding and current row
+        ),
+        last_4 as (
+            partition by indicator_id, area_id
+            order by period_index rows between 3 preceding and current row
+        )
+),
+
+rolling as (
+    -- published only when every period of the window is published: a window holding a
+    -- hidden period would give that period away by differencing
+    select
+        *,
+        cadence in ('month', 'quarter')
+        and window_periods = periods_per_year
+        and window_hidden = 0
+        and not suppressed as rolling_published,
+        case
+            when indicator_kind = 'rate' then window_mean_denominator
+            else window_sum_denominator
+        end as rolling_denominator
+    from windowed
+),
+
+published as (
+    select
+        rolling.*,
+        case when not rolling.suppressed then rolling.value end as published_value
+    from rolling
+)
+
+select
+    published.indicator_id,
+    published.area_id,
+    published.period_id,
+    published.area_level,
+    published.period_type,
+    case when not published.suppressed then published.numerator end as numerator,
+    published.denominator,
+    published.published_value as value,
+    case when not published.suppressed then published.lower_95 end as lower_95,
+    case when not published.suppressed then published.upper_95 end as upper_95,
+    case when not published.suppressed then published.n end as n,
+    case when not published.suppressed then published.n_effective end as n_effective,
+    published.input_completeness,
+    coalesce(published.suppressed, false) as suppressed,
+    case
+        when published.suppressed and published.secondary_suppressed
+            then 'secondary: hidden so that a suppressed neighbouring cell cannot be recomputed'
+        when published.suppressed then 'primary: ' || published.primary_rule
+    end as suppression_reason,
+    case when published.rolling_published then published.window_numerator end
+        as rolling_12m_numerator,
+    case when published.rolling_published then published.rolling_denominator end
+        as rolling_12m_denominator,
+    case
+        when published.rolling_published and published.rolling_denominator > 0
+            then published.window_numerator / published.rolling_denominator * published.multiplier
+    end as rolling_12m_value,
+    case
+        when
+            published.rolling_published
+            and published.rolling_denominator > 0
+            and published.indicator_kind = 'rate'
+            then
+                {{ poisson_lower('published.window_numerator') }}
+                / published.rolling_denominator
+                * published.multiplier
+    end as rolling_12m_lower_95,
+    case
+        when
+            published.rolling_published
+            and published.rolling_denominator > 0
+            and published.indicator_kind = 'rate'
+            then
+                {{ poisson_upper('published.window_numerator') }}
+                / published.rolling_denominator
+                * published.multiplier
+    end as rolling_12m_upper_95,
+    last_year.published_value as value_same_period_last_year,
+    published.published_value - last_year.published_value as change_vs_last_year
+from published
+left join published as last_year
+    on
+        published.indicator_id = last_year.indicator_id
+        and published.area_id = last_year.area_id
+        and published.same_period_last_year_id = last_year.period_id

@@ -1,0 +1,1 @@
+"""The city configuration and common agenda, mirrored into the warehouse."""

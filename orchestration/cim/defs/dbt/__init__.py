@@ -1,0 +1,1 @@
+"""dbt: the indicator mart, every model a Dagster asset and every dbt test an asset check."""
