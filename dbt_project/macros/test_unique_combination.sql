@@ -7,6 +7,6 @@ group by {{ columns | join(', ') }}
 having count(*) > 1
 {% endtest %}
 
-{% test expression_is_true(model, expression) %}
+{% test expression_is_true(model, expression, column_name=none) %}
 select * from {{ model }} where not ({{ expression }})
 {% endtest %}

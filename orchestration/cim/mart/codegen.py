@@ -215,10 +215,53 @@ def _empty_terms() -> str:
     )
 
 
+def _activity_docs() -> list[dict]:
+    def columns(names: dict[str, str]) -> list[dict]:
+        return [{"name": n, "description": d} for n, d in names.items()]
+
+    return [
+        {
+            "name": "int_activity_registry",
+            "description": "The activity registry in the standard shape (agenda/activities.yaml).",
+            "columns": columns(
+                {
+                    "action_id": "action id",
+                    "partner_id": "partner running it",
+                    "action_name": "name",
+                    "goal_id": "goal",
+                    "target_area_ids": "target areas",
+                    "comparison_area_ids": "comparison areas named in the registry",
+                    "start_date": "start",
+                    "end_date": "end",
+                    "action_description": "description",
+                }
+            ),
+        },
+        {
+            "name": "int_activity_reach",
+            "description": "What each action did and whom it reached, per feed, area and period.",
+            "columns": columns(
+                {
+                    "feed_id": "reporting feed",
+                    "action_id": "action",
+                    "area_id": "area",
+                    "period_id": "period",
+                    "how_much_label": "what how_much counts",
+                    "how_much": "amount of activity",
+                    "reached_label": "what reached counts",
+                    "reached": "persons reached",
+                    "reached_suppressed_values": "values suppressed by the partner",
+                }
+            ),
+        },
+    ]
+
+
 def _terms_docs() -> dict:
     return {
         "version": 2,
         "models": [
+            *_activity_docs(),
             {
                 "name": "int_indicator_terms",
                 "description": "Every numerator and denominator of the agenda's indicators, "
@@ -265,7 +308,7 @@ def _terms_docs() -> dict:
                         "description": "survey: weighted sum of squared scores (variance)",
                     },
                 ],
-            }
+            },
         ],
     }
 
@@ -355,6 +398,9 @@ def generate(city: City) -> str:
         TERMS_DIR / "_agenda__models.yml": yaml.safe_dump(_terms_docs(), sort_keys=False),
     }
     files |= {STAGING_DIR / f"stg_{c.feed}.sql": staging_sql(c) for c in city.contracts}
+    # unit tests of models generated for this city live with the city's configuration
+    for tests in sorted((city.folder / "dbt").glob("*.yml")):
+        files[TERMS_DIR / f"_city__{tests.name}"] = tests.read_text()
     for folder in (STAGING_DIR, TERMS_DIR):
         for stale in folder.glob("*") if folder.exists() else []:
             if stale not in files:
