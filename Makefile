@@ -15,7 +15,7 @@ export DO_NOT_TRACK := 1
 UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
 
-.PHONY: help setup run pipeline demo dev test lint format ledger check-config clean
+.PHONY: help setup run pipeline demo dev test lint format ledger check-config docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ lint: setup  ## ruff and sqlfluff
 format: setup  ## apply ruff's formatting and fixes
 	@$(BIN)/ruff format .
 	@$(BIN)/ruff check --fix .
+
+docs: setup  ## dbt docs (catalog of every model and column) into dbt_project/target
+	@CIM_WAREHOUSE="$(CIM_HOME)/warehouse.duckdb" $(BIN)/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project --quiet
+	@echo "Open dbt_project/target/index.html (works offline), or: $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project --host 127.0.0.1"
 
 clean:  ## delete runtime data under CIM_HOME (keeps the code and config)
 	rm -rf "$(CIM_HOME)"

@@ -1,14 +1,16 @@
 -- No hidden cell can be recomputed from published ones: a published parent never has
 -- exactly one hidden child, and a hidden parent never has all its children published.
+-- Cells without data (no delivery, or nothing to count) are neither hidden nor shown.
 with cells as (
     select
         published.indicator_id,
         published.period_id,
         published.area_id,
         areas.parent_area_id,
-        published.suppressed or published.numerator is null as hidden
+        published.suppressed as hidden
     from {{ ref('fct_indicator_values') }} as published
     inner join {{ ref('dim_area') }} as areas on published.area_id = areas.area_id
+    where published.suppressed or published.numerator is not null
 ),
 
 families as (

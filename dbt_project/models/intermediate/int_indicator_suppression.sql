@@ -4,7 +4,9 @@
 --     or the hidden one is the parent minus its published siblings;
 --   * a hidden parent whose children are all published: hide its two smallest children,
 --     or the parent is the sum of its children.
--- An only child that is hidden hides its parent (the parent would equal it).
+-- An only child that is hidden hides its parent (the parent would equal it). Cells with
+-- nothing to protect (no data, or a structural zero without a denominator) take no part:
+-- they neither protect a neighbour nor need protection.
 with cells as (
     select
         indicator_values.indicator_id,
@@ -12,10 +14,10 @@ with cells as (
         indicator_values.area_id,
         indicator_values.parent_area_id,
         indicator_values.area_depth,
-        coalesce(indicator_values.numerator, 0) as rank_amount,
-        coalesce(indicator_values.primary_suppressed, false) as primary_suppressed,
-        indicator_values.numerator is null as missing
+        indicator_values.numerator as rank_amount,
+        indicator_values.primary_suppressed
     from {{ ref('int_indicator_values') }} as indicator_values
+    where indicator_values.primary_suppressed is not null
 ),
 
 only_children as (
@@ -31,8 +33,7 @@ only_children as (
 step_0 as (
     select
         cells.*,
-        cells.primary_suppressed or cells.missing or only_children.parent_area_id is not null
-            as suppressed
+        cells.primary_suppressed or only_children.parent_area_id is not null as suppressed
     from cells
     left join only_children
         on
@@ -63,7 +64,6 @@ step_0 as (
             child.area_depth,
             child.rank_amount,
             child.primary_suppressed,
-            child.missing,
             child.suppressed or (
                 child.area_depth = {{ depth }}
                 and parent.area_id is not null
@@ -81,13 +81,11 @@ step_0 as (
     ){% if not loop.last %},{% endif %}
 {% endfor %}
 
--- cells without data are hidden by nature; they count as hidden for their siblings
--- above, but are not flagged as suppressed
 select
     indicator_id,
     period_id,
     area_id,
-    primary_suppressed and not missing as primary_suppressed,
-    suppressed and not missing as suppressed,
-    suppressed and not primary_suppressed and not missing as secondary_suppressed
+    primary_suppressed,
+    suppressed,
+    suppressed and not primary_suppressed as secondary_suppressed
 from step_{{ (var('max_area_depth', 5) | int) - 1 }}

@@ -161,8 +161,12 @@ select
     case when indicator_kind = 'share' then denominator else records end as n,
     n_effective,
     input_completeness,
+    -- null: no cell to protect (no delivery for the period, or nothing to count and
+    -- no denominator, e.g. a neighbourhood without association dwellings); a count
+    -- without a denominator is still withheld, or it could be recovered from the parent
     case
-        when numerator is null or denominator is null then null
+        when numerator is null then null
+        when denominator is null or denominator = 0 then case when numerator > 0 then true end
         when indicator_kind like 'survey%' then records < min_respondents
         when indicator_kind = 'share' then numerator < min_cell or denominator < min_respondents
         else numerator < min_cell

@@ -2,17 +2,19 @@
 -- level the indicator allows, after disclosure control. A suppressed cell keeps its row
 -- and its flag; its numerator, value, bounds and n are withheld (null).
 with base as (
+    -- every grid cell stays (windows count rows), also those without data
     select
         indicator_values.*,
-        suppression.suppressed,
-        suppression.secondary_suppressed,
+        coalesce(suppression.suppressed, false) as suppressed,
+        coalesce(suppression.secondary_suppressed, false) as secondary_suppressed,
+        indicator_values.primary_suppressed is not null as has_cell,
         indicators.indicator_kind,
         indicators.multiplier,
         indicators.cadence,
         periods.periods_per_year,
         periods.same_period_last_year_id
     from {{ ref('int_indicator_values') }} as indicator_values
-    inner join {{ ref('int_indicator_suppression') }} as suppression
+    left join {{ ref('int_indicator_suppression') }} as suppression
         on
             indicator_values.indicator_id = suppression.indicator_id
             and indicator_values.period_id = suppression.period_id
@@ -88,7 +90,8 @@ select
     published.period_id,
     published.area_level,
     published.period_type,
-    case when not published.suppressed then published.numerator end as numerator,
+    case when not published.suppressed and published.has_cell then published.numerator end
+        as numerator,
     published.denominator,
     published.published_value as value,
     case when not published.suppressed then published.lower_95 end as lower_95,

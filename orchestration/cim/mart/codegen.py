@@ -85,6 +85,14 @@ def _staging_docs(city: City) -> dict:
             if column.personal:
                 text += "; pseudonymised with a keyed hash"
             columns.append({"name": column.name, "description": text, "data_tests": tests})
+            if contract.suppressed_markers and column.type in {"integer", "decimal"}:
+                columns.append(
+                    {
+                        "name": f"{column.name}_suppressed",
+                        "description": f"true when the partner suppressed {column.name} "
+                        f"({', '.join(contract.suppressed_markers)}); the value is then null",
+                    }
+                )
         columns += [
             {
                 "name": "delivery_period",
