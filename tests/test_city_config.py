@@ -108,3 +108,78 @@ def test_area_mistakes_name_the_line(city_copy):
     areas.write_text(areas.read_text() + "04017Z001,Nergens,neighbourhood,04017Z,2000-01-01,,,\n")
     with pytest.raises(ConfigError, match=r"area 04017Z001: parent_code '04017Z' is not an area"):
         load_city(city_copy)
+
+
+def _edit_indicator(folder: Path, change) -> Path:
+    path = folder / "agenda" / "indicators.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data["indicators"])
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda i: i[0]["numerator"][0].update(feed="politie"),
+            "numerator.feed: 'politie' is not a feed",
+        ),
+        (
+            lambda i: i[0]["numerator"][0].update(date="datum"),
+            "numerator.date: 'datum' is not a stored column",
+        ),
+        (
+            lambda i: i[0]["numerator"][0].update(date="area_code"),
+            "column 'area_code' is area_code, expected",
+        ),
+        (
+            lambda i: i[0]["numerator"][0]["where"].update(offence_category=["moord"]),
+            "['moord'] not among the allowed values",
+        ),
+        (lambda i: i[0].update(goal="G9"), "goal: 'G9' is not a goal"),
+        (lambda i: i[0].update(lowest_level="street"), "lowest_level: 'street' not in"),
+        (lambda i: i[0]["numerator"][0].update(sum="damage_eur"), "give exactly one measure"),
+        (
+            lambda i: i[7]["survey"].update(items=["feels_unsafe", "avoids_places"]),
+            "survey_share takes exactly one 0/1 item",
+        ),
+        (
+            lambda i: i[0]["numerator"][0].update(area="victim_name"),
+            "'victim_name' is not a stored column",
+        ),
+    ],
+)
+def test_agenda_mistakes_name_the_indicator_and_key(city_copy, change, expected):
+    _edit_indicator(city_copy, change)
+    with pytest.raises(ConfigError) as caught:
+        load_city(city_copy)
+    assert expected in str(caught.value)
+    assert "agenda" in str(caught.value)
+
+
+def test_target_for_an_unknown_indicator_or_area(city_copy):
+    path = city_copy / "agenda" / "targets.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["targets"].append(
+        {
+            "indicator": "nope",
+            "baseline_period": "2021",
+            "target_value": 1,
+            "target_date": "2030-01-01",
+        }
+    )
+    data["targets"][0]["area"] = "04017Q"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as caught:
+        load_city(city_copy)
+    assert "indicator: 'nope' is not an indicator" in str(caught.value)
+    assert "area: '04017Q' is not an area code" in str(caught.value)
+
+
+def test_generated_sql_quotes_configuration_values(demo_city):
+    from cim.mart.codegen import literal, terms_sql
+
+    assert literal("it's; drop table x") == "'it''s; drop table x'"
+    sql = terms_sql(demo_city)
+    assert "'woninginbraak', 'fietsdiefstal'" in sql and '"offence_category" in (' in sql

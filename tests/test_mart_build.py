@@ -13,9 +13,11 @@ from pathlib import Path
 import duckdb
 import pytest
 from cim.city import load_city
+from cim.city.mirror import mirror_city
 from cim.defs.dbt.project import DBT_DIR, DBT_EXECUTABLE
 from cim.ingest import FeedRunner
 from cim.ingest.files import scan_landing
+from cim.mart.codegen import generate
 from cim.settings import Paths
 
 from tests.conftest import DEMO_CITY
@@ -29,9 +31,9 @@ UNTOUCHED_SQL = (
 )
 
 
-def _dbt(home: Paths, *args: str) -> None:
+def _dbt(home: Paths, *args: str, project: Path = DBT_DIR) -> None:
     env = os.environ | {"CIM_WAREHOUSE": str(home.warehouse)}
-    command = [DBT_EXECUTABLE, *args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
+    command = [DBT_EXECUTABLE, *args, "--project-dir", str(project), "--profiles-dir", str(project)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:]
 
@@ -151,3 +153,73 @@ def test_dbt_docs_generate_offline_documents_every_model(built_copy):
         built = {c.lower() for c in catalog["nodes"][node["unique_id"]]["columns"]}
         assert built == set(node["columns"]), name  # every built column is documented
     assert (DBT_DIR / "target" / "index.html").exists()
+
+
+NEW_INDICATOR = """
+  - id: bicycle_theft_rate
+    name: Bicycle thefts per 1,000 residents
+    definition: Bicycle thefts registered by the police, by quarter of occurrence.
+    goal: G1-overlast
+    owner: police
+    kind: rate
+    unit: per 1,000 residents
+    multiplier: 1000
+    direction: down
+    cadence: quarter
+    lowest_level: district
+    numerator:
+      - feed: police_incidents
+        count: true
+        area: area_code
+        date: occurred_on
+        where: {offence_category: [fietsdiefstal]}
+    denominator: {feed: population, sum: residents, area: area_code}
+"""
+
+
+def test_a_new_indicator_over_an_existing_feed_is_a_few_lines_of_yaml(built_copy, tmp_path):
+    city_dir, project = tmp_path / "city", tmp_path / "dbt_project"
+    shutil.copytree(DEMO_CITY, city_dir)
+    shutil.copytree(DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    hand_written = _sql_files(project)
+    indicators = city_dir / "agenda" / "indicators.yaml"
+    indicators.write_text(indicators.read_text() + NEW_INDICATOR)
+    city = load_city(city_dir)
+    generate(city, project)
+    con = duckdb.connect(str(built_copy.warehouse))
+    mirror_city(con, city)
+    con.close()
+    _dbt(built_copy, "run", project=project)
+
+    con = duckdb.connect(str(built_copy.warehouse), read_only=True)
+    mart = dict(
+        con.execute(
+            "SELECT period_id, numerator FROM marts.fct_indicator_values "
+            "WHERE indicator_id = 'bicycle_theft_rate' AND area_level = 'city'"
+        ).fetchall()
+    )
+    independent = dict(
+        con.execute(
+            "SELECT strftime(occurred_on, '%Y') || '-Q' || quarter(occurred_on), count(*)::DOUBLE "
+            "FROM raw.police_incidents WHERE offence_category = 'fietsdiefstal' "
+            "AND occurred_on >= DATE '2021-01-01' GROUP BY 1"
+        ).fetchall()
+    )
+    levels = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT area_level FROM marts.fct_indicator_values "
+            "WHERE indicator_id = 'bicycle_theft_rate'"
+        ).fetchall()
+    }
+    con.close()
+    assert len(mart) >= 20 and mart == independent
+    assert levels == {"city", "district"}  # its lowest_level, not the neighbourhoods
+    # no SQL file was added by hand: only the generated folders changed
+    assert _sql_files(project) == hand_written
+
+
+def _sql_files(project: Path) -> list[str]:
+    generated = ("models/staging/feeds/", "models/intermediate/agenda/", "target/")
+    files = (str(p.relative_to(project)) for p in project.rglob("*.sql"))
+    return sorted(f for f in files if not f.startswith(generated))
