@@ -15,7 +15,7 @@ export DO_NOT_TRACK := 1
 UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
 
-.PHONY: help setup run pipeline demo dev test lint format ledger check-config docs clean
+.PHONY: help setup run pipeline demo dev test lint format ledger check-config docs snapshots rollback clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,12 @@ lint: setup  ## ruff and sqlfluff
 format: setup  ## apply ruff's formatting and fixes
 	@$(BIN)/ruff format .
 	@$(BIN)/ruff check --fix .
+
+snapshots: setup  ## published snapshots (* = served)
+	@$(BIN)/cim publish list
+
+rollback: setup  ## serve the snapshot before the current one (TO=<id> for another)
+	@$(BIN)/cim publish rollback $(if $(TO),--to $(TO))
 
 docs: setup  ## dbt docs (catalog of every model and column) into dbt_project/target
 	@CIM_WAREHOUSE="$(CIM_HOME)/warehouse.duckdb" $(BIN)/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project --quiet

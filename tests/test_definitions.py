@@ -58,6 +58,7 @@ def test_asset_keys_snapshot():
         [f"raw/{f}" for f in feeds]
         + [f"meta/{t}" for t in [*config, "file_ledger", "landing_triage"]]
         + [f"{layer}/{m}" for layer, names in models.items() for m in names]
+        + ["published/snapshot"]
     )
     assert {j.name for j in defs.jobs} >= {"ingest_feeds", "pipeline"}
     assert defs.resolve_sensor_def("landing_folder_sensor")

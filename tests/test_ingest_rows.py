@@ -45,7 +45,6 @@ def test_police_file_types_values_and_keeps_lineage(warehouse):
         ({"Datum registratie": ""}, "registered_on", "required value missing"),
         ({"Feitcategorie": "moord"}, "offence_category", "is not allowed; allowed: woninginbraak"),
         ({"Statistische sector": "04017G001"}, "area_code", "not a known neighbourhood code"),
-        ({"Schade EUR": "-5"}, "damage_eur", "below the minimum"),
         ({"Schade EUR": "twaalf"}, "damage_eur", "is not a number (decimal mark ',')"),
         ({"Registratienummer": ""}, "incident_id", "required value missing"),
     ],
@@ -69,6 +68,15 @@ def test_broken_value_rejects_only_its_row_naming_column_and_reason(
         "[personal data removed]",
     ]
     assert "Dhaené" not in text and "85.07.12" not in text  # personal values masked
+
+
+def test_out_of_range_values_load_for_the_quality_suites_to_judge(warehouse):
+    """min/max are plausibility rules: a negative amount is loaded, and the quality
+    suite (an ERROR expectation) then blocks publication instead of a silent drop."""
+    warehouse.drop(POLICE, police_csv([police_row(1, **{"Schade EUR": "-5"})]), "cp1252")
+    [outcome] = warehouse.ingest()
+    assert outcome.rows_accepted == 1
+    assert warehouse.one("SELECT damage_eur FROM raw.police_incidents") == (-5.0,)
 
 
 def test_blank_area_is_an_unplaceable_incident_not_an_error(warehouse):

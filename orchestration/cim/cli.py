@@ -10,6 +10,7 @@ import sys
 
 from cim import settings
 from cim.city import ConfigError, load_city
+from cim.publish import current_manifest, list_snapshots, record_blocked, rollback
 
 DAGSTER_YAML = """# Written by `cim init`: runs, schedules and sensors of this deployment.
 telemetry:
@@ -73,8 +74,31 @@ def _pipeline(args: argparse.Namespace) -> int:
             run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
         )
     _print_ledger(since_run=result.run_id)
-    print(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
-    return 0 if result.success else 1
+    paths = settings.paths()
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        record_blocked(paths, result.run_id, [f"step failed: {step}" for step in failed])
+        print(
+            f"run {result.run_id}: FAILED at {', '.join(failed)}; the previous snapshot "
+            "(if any) is still served. Details: make dev, then the run in the Dagster UI"
+        )
+        return 1
+    manifest = current_manifest(paths)
+    served = manifest["snapshot_id"] if manifest else "none"
+    print(f"run {result.run_id}: success; served snapshot {served}")
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    """List the kept snapshots, or serve an earlier one again."""
+    paths = settings.paths()
+    if args.action == "rollback":
+        print(f"now serving snapshot {rollback(paths, args.to)}")
+        return 0
+    current = (current_manifest(paths) or {}).get("snapshot_id")
+    for snapshot_id in list_snapshots(paths):
+        print(("* " if snapshot_id == current else "  ") + snapshot_id)
+    return 0
 
 
 def _print_ledger(since_run: str | None = None) -> None:
@@ -133,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("ledger", help="files received, per feed and status").set_defaults(
         run=_ledger
     )
+    published = commands.add_parser("publish", help="list snapshots or roll back to one")
+    published.add_argument("action", choices=["list", "rollback"])
+    published.add_argument("--to", default=None, help="snapshot id (default: the one before)")
+    published.set_defaults(run=_publish)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

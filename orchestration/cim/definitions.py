@@ -13,8 +13,9 @@ from cim.city import load_city
 from cim.defs.agenda.assets import build_city_config_asset
 from cim.defs.dbt.assets import build_dbt_assets
 from cim.defs.dbt.project import prepare
-from cim.defs.ingestion.assets import GROUP, build_ingestion_assets
+from cim.defs.ingestion.assets import GROUP, LEDGER_KEY, build_ingestion_assets
 from cim.defs.ingestion.sensors import build_landing_sensor
+from cim.defs.publish.assets import build_publish_asset
 from cim.defs.resources import Deployment
 
 
@@ -35,11 +36,14 @@ def build_definitions() -> dg.Definitions:
         executor_def=dg.in_process_executor,
         description="The whole pipeline once: ingest every feed, then everything downstream.",
     )
+    mart = build_dbt_assets(dbt_project)
+    published_from = [key for key in mart.keys if key.path[0] == "marts"]
     return dg.Definitions(
         assets=[
             *build_ingestion_assets(city),
             build_city_config_asset(city),
-            build_dbt_assets(dbt_project),
+            mart,
+            build_publish_asset([*published_from, LEDGER_KEY]),
         ],
         jobs=[ingest_job, pipeline_job],
         sensors=[build_landing_sensor(city, ingest_job)],

@@ -141,20 +141,8 @@ def _error(column: Column, s: str, typed: str, p: str, contract: FeedContract) -
                 f"${p}_label || ': ' || {show} || ${p}_not_allowed",
             )
         )
-    if column.min is not None:
-        rules.append(
-            (
-                f"{typed} < ${p}_min",
-                f"${p}_label || ': ' || {show} || ' is below the minimum ' || ${p}_min",
-            )
-        )
-    if column.max is not None:
-        rules.append(
-            (
-                f"{typed} > ${p}_max",
-                f"${p}_label || ': ' || {show} || ' is above the maximum ' || ${p}_max",
-            )
-        )
+    # min/max are plausibility rules, checked by the quality suites (cim.quality) so a
+    # breach blocks publication instead of silently dropping rows
     skip = contract.dialect.skip_rows_where
     if skip and skip.column == column.name:
         rules.insert(
@@ -212,10 +200,6 @@ def _column_params(
     if column.allowed is not None:
         params[f"{p}_allowed"] = column.allowed
         params[f"{p}_not_allowed"] = f" is not allowed; allowed: {', '.join(column.allowed)}"
-    if column.min is not None:
-        params[f"{p}_min"] = column.min
-    if column.max is not None:
-        params[f"{p}_max"] = column.max
     return params
 
 

@@ -1,0 +1,1 @@
+"""Publishing: the checked mart becomes the snapshot every reader opens."""
