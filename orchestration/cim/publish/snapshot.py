@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 from pathlib import Path
 
 import duckdb
 
+from cim.faults import pause_at
 from cim.settings import Paths
 
 CURRENT = "current.duckdb"
@@ -56,16 +56,6 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _pause_for_fault_tests(stage: str) -> None:
-    """Hold still at a stage when CIM_TEST_PAUSE_AT names it, so the kill tests can
-    SIGKILL the pipeline exactly there (a no-op in normal runs)."""
-    if os.environ.get("CIM_TEST_PAUSE_AT") == stage:
-        marker = os.environ.get("CIM_TEST_PAUSE_MARKER")
-        if marker:
-            Path(marker).write_text(stage)
-        time.sleep(float(os.environ.get("CIM_TEST_PAUSE_SECONDS", "60")))
 
 
 def _copy_tables(target: duckdb.DuckDBPyConnection, warehouse: Path) -> dict[str, int]:
@@ -135,7 +125,7 @@ def publish(paths: Paths, run_id: str, checks: dict, keep: int = 5) -> dict:
     final = snapshots / f"{snapshot_id}.duckdb"
     os.replace(partial, final)
     (snapshots / f"{snapshot_id}.json").write_text(json.dumps(manifest, indent=1))
-    _pause_for_fault_tests("publish")
+    pause_at("publish")
     _switch(paths, final)
     _log(
         paths,
