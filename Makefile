@@ -15,7 +15,7 @@ export DO_NOT_TRACK := 1
 UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
 
-.PHONY: help setup run pipeline demo dev test lint format ledger check-config docs snapshots rollback clean
+.PHONY: help setup run pipeline demo dev test lint format ledger check-config docs health snapshots rollback clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ lint: setup  ## ruff and sqlfluff
 format: setup  ## apply ruff's formatting and fixes
 	@$(BIN)/ruff format .
 	@$(BIN)/ruff check --fix .
+
+health: setup  ## feed health for the backbone: late, missing and rejected deliveries first
+	@$(BIN)/cim health
 
 snapshots: setup  ## published snapshots (* = served)
 	@$(BIN)/cim publish list

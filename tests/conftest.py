@@ -49,14 +49,17 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> DemoBuild:
     home = tmp_path_factory.mktemp("demo") / "home"
     paths = settings.Paths(home).ensure()
     summary = generate_demo_city(DEMO_CITY, paths.landing)
+    manifest = json.loads(Path(summary["manifest"]).read_text())
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CIM_HOME", str(home))
         env.setenv("CIM_CITY", str(DEMO_CITY))
+        # judge feed health on the demo's own "today", so figures do not drift with time
+        env.setenv("CIM_AS_OF", manifest["as_of"])
         defs = build_definitions()
         with dg.instance_for_test() as instance:
             result = defs.resolve_job_def("pipeline").execute_in_process(instance=instance)
     assert result.success
-    return DemoBuild(paths, json.loads(Path(summary["manifest"]).read_text()), result)
+    return DemoBuild(paths, manifest, result)
 
 
 @pytest.fixture

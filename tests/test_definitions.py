@@ -32,6 +32,7 @@ def test_asset_keys_snapshot():
     config = ["areas", "feeds", "goals", "indicators", "partners", "targets"]
     models = {
         "intermediate": [
+            "int_feed_expected_deliveries",
             "int_activity_reach",
             "int_activity_registry",
             "int_area_ancestors",
@@ -48,7 +49,9 @@ def test_asset_keys_snapshot():
             "dim_partner",
             "dim_period",
             "fct_activities",
+            "fct_feed_health",
             "fct_indicator_values",
+            "fct_partner_health",
             "fct_progress",
         ],
         "staging": [f"stg_{f}" for f in feeds]
@@ -58,7 +61,7 @@ def test_asset_keys_snapshot():
         [f"raw/{f}" for f in feeds]
         + [f"meta/{t}" for t in [*config, "file_ledger", "landing_triage"]]
         + [f"{layer}/{m}" for layer, names in models.items() for m in names]
-        + ["published/snapshot"]
+        + ["published/snapshot", "meta/reminders"]
     )
     assert {j.name for j in defs.jobs} >= {"ingest_feeds", "pipeline"}
     assert defs.resolve_sensor_def("landing_folder_sensor")

@@ -10,7 +10,13 @@ import sys
 
 from cim import settings
 from cim.city import ConfigError, load_city
-from cim.publish import current_manifest, list_snapshots, record_blocked, rollback
+from cim.publish import (
+    connect_published,
+    current_manifest,
+    list_snapshots,
+    record_blocked,
+    rollback,
+)
 
 DAGSTER_YAML = """# Written by `cim init`: runs, schedules and sensors of this deployment.
 telemetry:
@@ -134,6 +140,28 @@ def _print_ledger(since_run: str | None = None) -> None:
         con.close()
 
 
+def _health(_: argparse.Namespace) -> int:
+    """Feed health from the served snapshot (or the warehouse before the first one)."""
+    import duckdb
+
+    from cim.health.report import health_report
+
+    paths = settings.paths()
+    with connect_published(paths) as published:
+        if published is not None:
+            print(health_report(published))
+            return 0
+    if not paths.warehouse.exists():
+        print("no data yet: run `make run`")
+        return 0
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        print(health_report(con))
+    finally:
+        con.close()
+    return 0
+
+
 def _ledger(_: argparse.Namespace) -> int:
     _print_ledger()
     return 0
@@ -157,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("ledger", help="files received, per feed and status").set_defaults(
         run=_ledger
     )
+    commands.add_parser("health", help="feed health, worst first").set_defaults(run=_health)
     published = commands.add_parser("publish", help="list snapshots or roll back to one")
     published.add_argument("action", choices=["list", "rollback"])
     published.add_argument("--to", default=None, help="snapshot id (default: the one before)")

@@ -13,6 +13,7 @@ from cim.city import load_city
 from cim.defs.agenda.assets import build_city_config_asset
 from cim.defs.dbt.assets import build_dbt_assets
 from cim.defs.dbt.project import prepare
+from cim.defs.health.assets import build_health_assets
 from cim.defs.ingestion.assets import GROUP, LEDGER_KEY, build_ingestion_assets
 from cim.defs.ingestion.sensors import build_landing_sensor
 from cim.defs.publish.assets import build_publish_asset
@@ -37,16 +38,29 @@ def build_definitions() -> dg.Definitions:
         description="The whole pipeline once: ingest every feed, then everything downstream.",
     )
     mart = build_dbt_assets(dbt_project)
+    overdue_check, reminders = build_health_assets(city)
     published_from = [key for key in mart.keys if key.path[0] == "marts"]
     return dg.Definitions(
         assets=[
             *build_ingestion_assets(city),
             build_city_config_asset(city),
             mart,
+            reminders,
             build_publish_asset([*published_from, LEDGER_KEY]),
         ],
+        asset_checks=[overdue_check],
         jobs=[ingest_job, pipeline_job],
         sensors=[build_landing_sensor(city, ingest_job)],
+        schedules=[
+            # health is judged against today: refresh it daily even when nothing arrives
+            dg.ScheduleDefinition(
+                name="daily_refresh",
+                job=pipeline_job,
+                cron_schedule="0 6 * * *",
+                execution_timezone=city.settings.timezone,
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+            )
+        ],
         resources={"deployment": deployment},
         executor=dg.in_process_executor,
     )

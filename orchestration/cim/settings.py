@@ -7,6 +7,7 @@ with ``CIM_CITY`` (default: the bundled demo city).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from dataclasses import dataclass
@@ -76,3 +77,9 @@ def pseudonym_key(p: Paths) -> str:
         key_file.write_text(secrets.token_hex(32))
         key_file.chmod(0o600)
     return key_file.read_text().strip()
+
+
+def as_of() -> dt.date:
+    """The date checks and feed health are judged against: today, or ``CIM_AS_OF``."""
+    from_env = os.environ.get("CIM_AS_OF")
+    return dt.date.fromisoformat(from_env) if from_env else dt.date.today()

@@ -1,5 +1,7 @@
 """The dbt models as Dagster assets, downstream of the ingestion assets they read."""
 
+import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +20,12 @@ class _Translator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "marts"
 
 
+def _vars() -> list[str]:
+    """CIM_AS_OF replays feed health on a given day (tests, demos); default: today."""
+    as_of = os.environ.get("CIM_AS_OF")
+    return ["--vars", json.dumps({"as_of": as_of})] if as_of else []
+
+
 def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
     @dbt_assets(
         manifest=project.manifest_path,
@@ -28,6 +36,6 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
     def _mart(context: dg.AssetExecutionContext, deployment: Deployment):
         warehouse_env(deployment.paths.warehouse)
         dbt = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(["build", *_vars()], context=context).stream()
 
     return _mart

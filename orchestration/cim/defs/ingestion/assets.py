@@ -5,6 +5,7 @@ from collections import Counter
 import dagster as dg
 
 from cim.city import City, FeedContract
+from cim.defs.health.assets import freshness_policy
 from cim.defs.resources import Deployment
 from cim.ingest import FeedRunner, FileOutcome
 from cim.ingest.files import scan_landing
@@ -57,6 +58,7 @@ def build_feed_asset(contract: FeedContract, city: City) -> dg.AssetsDefinition:
             "contract": dg.MetadataValue.path(str(city.folder / "feeds" / f"{contract.feed}.yaml")),
             "table": raw_table(contract.feed),
         },
+        freshness_policy=freshness_policy(contract),
         check_specs=[
             dg.AssetCheckSpec(
                 "files_accounted",

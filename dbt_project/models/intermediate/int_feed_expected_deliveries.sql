@@ -1,0 +1,47 @@
+-- The calendar of deliveries each feed owes, from its start period to today: one row
+-- per feed and period, with the due date and the end of the grace period from the
+-- contract's SLA. Feeds delivered "on change" (a registry) owe nothing on a calendar.
+with feeds as (
+    select
+        feeds.*,
+        feed_start.start_date as first_start,
+        feed_start.start_year as first_year
+    from {{ ref('stg_meta__feeds') }} as feeds
+    inner join {{ ref('int_periods') }} as feed_start
+        on feeds.start_period = feed_start.period_id
+    where feeds.cadence != 'on_change'
+),
+
+owed as (
+    select
+        feeds.feed_id,
+        feeds.partner_id,
+        periods.period_id,
+        periods.start_date,
+        periods.end_date,
+        cast(
+            case
+                when feeds.due_from = 'period_start' then periods.start_date else periods.end_date
+            end
+            + to_days(feeds.due_days) as date
+        ) as due_date,
+        feeds.grace_days
+    from feeds
+    inner join {{ ref('int_periods') }} as periods
+        on
+            feeds.period_grain = periods.period_type
+            and feeds.first_start <= periods.start_date
+            and periods.start_date <= {{ as_of_date() }}
+    -- a biennial feed owes every other period from its first one
+    where feeds.cadence != 'biennial' or (periods.start_year - feeds.first_year) % 2 = 0
+)
+
+select
+    feed_id,
+    partner_id,
+    period_id,
+    start_date,
+    end_date,
+    due_date,
+    cast(due_date + to_days(grace_days) as date) as grace_until
+from owed

@@ -1,0 +1,1 @@
+"""Backbone cockpit: overdue-feed checks, reminders and the daily health refresh."""

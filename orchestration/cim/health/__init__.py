@@ -1,0 +1,1 @@
+"""Feed health for the backbone: reminders to late partners and a terminal report."""

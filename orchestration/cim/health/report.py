@@ -1,0 +1,58 @@
+"""The feed-health table for a terminal: worst feeds first."""
+
+from __future__ import annotations
+
+import duckdb
+
+_FEEDS = """
+WITH latest AS (
+    SELECT *, row_number() OVER (PARTITION BY feed_id ORDER BY due_date DESC) AS recency
+    FROM marts.fct_feed_health WHERE expected
+), problems AS (
+    SELECT feed_id,
+           count(*) FILTER (WHERE delivery_status IN ('missing', 'rejected')) AS open_problems
+    FROM marts.fct_feed_health GROUP BY ALL
+)
+SELECT l.feed_id, l.partner_id, l.period_id, l.delivery_status, l.days_late,
+       p.reporting_rate, p.on_time_rate, pr.open_problems, l.health_as_of
+FROM latest AS l
+JOIN marts.fct_partner_health AS p ON p.feed_id = l.feed_id
+JOIN problems AS pr ON pr.feed_id = l.feed_id
+WHERE l.recency = 1
+ORDER BY pr.open_problems DESC, p.on_time_rate, l.days_late DESC, l.feed_id
+"""
+
+_PROBLEMS = """
+SELECT feed_id, period_id, delivery_status, days_late, due_date
+FROM marts.fct_feed_health
+WHERE delivery_status IN ('missing', 'rejected', 'late', 'in grace')
+ORDER BY CASE delivery_status
+             WHEN 'missing' THEN 0 WHEN 'rejected' THEN 1 WHEN 'in grace' THEN 2 ELSE 3
+         END,
+         days_late DESC
+"""
+
+
+def health_report(con: duckdb.DuckDBPyConnection) -> str:
+    feeds = con.execute(_FEEDS).fetchall()
+    if not feeds:
+        return "no feed health yet: run `make pipeline`"
+    as_of = feeds[0][-1]
+    lines = [
+        f"Feed health on {as_of} (last 12 deliveries owed; worst first)",
+        f"{'feed':<25}{'partner':<16}{'latest owed':<13}{'status':<13}{'days late':>10}"
+        f"{'reporting':>11}{'on time':>9}{'problems':>10}",
+    ]
+    for feed, partner, period, status, late, reporting, on_time, problems, _ in feeds:
+        lines.append(
+            f"{feed:<25}{partner:<16}{period:<13}{status:<13}{late:>10}"
+            f"{reporting:>10.0%}{on_time:>9.0%}{problems:>10}"
+        )
+    problems = con.execute(_PROBLEMS).fetchall()
+    if problems:
+        lines += ["", "Deliveries to chase (missing and rejected first):"]
+        lines += [
+            f"  {feed} {period}: {status}, {late} days after the due date {due}"
+            for feed, period, status, late, due in problems
+        ]
+    return "\n".join(lines)
