@@ -12,10 +12,14 @@ export GX_ANALYTICS_ENABLED := False
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
+DAGSTER_PORT ?= 3000
+APP_PORT ?= 8501
+
 UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
 
-.PHONY: help setup run pipeline demo dev test lint format ledger check-config docs health snapshots rollback clean
+
+.PHONY: help setup run serve pipeline demo dev test lint format ledger check-config docs health snapshots rollback clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,11 +29,14 @@ setup:  ## install uv if missing, then the locked environment
 	@$(UV) sync --locked --quiet
 	@$(BIN)/cim init >/dev/null
 
-run: setup  ## set up, generate the demo city if nothing landed yet, run the pipeline
+run: setup  ## set up, generate the demo city if nothing landed yet, run the pipeline, serve
 	@$(BIN)/cim check-config
 	@$(BIN)/cim demo
-	@$(BIN)/cim pipeline
-	@echo "Open the Dagster UI with: make dev  (http://127.0.0.1:3000)"
+	@$(BIN)/cim pipeline || echo "The pipeline did not finish (see above): the dashboard serves the last published snapshot."
+	@$(BIN)/cim serve --dagster-port $(DAGSTER_PORT) --app-port $(APP_PORT)
+
+serve: setup  ## dashboard (:8501) and Dagster UI (:3000) on 127.0.0.1; Ctrl-C stops both
+	@$(BIN)/cim serve --dagster-port $(DAGSTER_PORT) --app-port $(APP_PORT)
 
 pipeline: setup  ## the whole pipeline once, serving nothing
 	@$(BIN)/cim pipeline

@@ -162,6 +162,12 @@ def _health(_: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from cim.serve import serve
+
+    return serve(args.dagster_port, args.app_port)
+
+
 def _ledger(_: argparse.Namespace) -> int:
     _print_ledger()
     return 0
@@ -186,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         run=_ledger
     )
     commands.add_parser("health", help="feed health, worst first").set_defaults(run=_health)
+    served = commands.add_parser("serve", help="dashboard and Dagster UI on 127.0.0.1")
+    served.add_argument("--dagster-port", type=int, default=3000)
+    served.add_argument("--app-port", type=int, default=8501)
+    served.set_defaults(run=_serve)
     published = commands.add_parser("publish", help="list snapshots or roll back to one")
     published.add_argument("action", choices=["list", "rollback"])
     published.add_argument("--to", default=None, help="snapshot id (default: the one before)")

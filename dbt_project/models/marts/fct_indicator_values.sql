@@ -80,7 +80,8 @@ rolling as (
 published as (
     select
         rolling.*,
-        case when not rolling.suppressed then rolling.value end as published_value
+        case when not rolling.suppressed then rolling.value end as published_value,
+        rolling.rolling_published and rolling.rolling_denominator > 0 as rolling_valued
     from rolling
 )
 
@@ -110,27 +111,20 @@ select
     case when published.rolling_published then published.rolling_denominator end
         as rolling_12m_denominator,
     case
-        when published.rolling_published and published.rolling_denominator > 0
+        when published.rolling_valued
             then published.window_numerator / published.rolling_denominator * published.multiplier
     end as rolling_12m_value,
+    -- exact Poisson bounds of the window's count, for rates (counts of events)
     case
-        when
-            published.rolling_published
-            and published.rolling_denominator > 0
-            and published.indicator_kind = 'rate'
+        when published.rolling_valued and published.indicator_kind = 'rate'
             then
-                {{ poisson_lower('published.window_numerator') }}
-                / published.rolling_denominator
+                {{ poisson_lower('published.window_numerator') }} / published.rolling_denominator
                 * published.multiplier
     end as rolling_12m_lower_95,
     case
-        when
-            published.rolling_published
-            and published.rolling_denominator > 0
-            and published.indicator_kind = 'rate'
+        when published.rolling_valued and published.indicator_kind = 'rate'
             then
-                {{ poisson_upper('published.window_numerator') }}
-                / published.rolling_denominator
+                {{ poisson_upper('published.window_numerator') }} / published.rolling_denominator
                 * published.multiplier
     end as rolling_12m_upper_95,
     last_year.published_value as value_same_period_last_year,

@@ -56,6 +56,7 @@ class CitySettings(_Strict):
     languages: list[str] = ["en"]
     area_levels: list[Identifier] = Field(min_length=1)
     areas_file: str = "areas.csv"
+    boundaries_file: str | None = None
     max_file_mb: float = Field(512, gt=0)
 
 
