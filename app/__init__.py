@@ -1,0 +1,1 @@
+"""Collective Impact Monitor: the Streamlit dashboard over the published snapshot."""

@@ -1,0 +1,169 @@
+"""Read-only access to the published snapshot, cached on the file's modification time.
+
+The app never touches the working warehouse: every query opens the served snapshot
+read-only (one connection per read) and results are cached per (file, mtime, query).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from cim import settings
+from cim.publish import connect_published
+
+CURRENT = "current.duckdb"
+
+
+def _paths() -> settings.Paths:
+    return settings.Paths(settings.cim_home())
+
+
+def snapshot_file() -> Path:
+    return _paths().published / CURRENT
+
+
+def snapshot_mtime() -> float | None:
+    """The served file's mtime, or None when nothing is published."""
+    try:
+        return snapshot_file().stat().st_mtime
+    except OSError:
+        return None
+
+
+def available() -> bool:
+    return snapshot_mtime() is not None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _query(home: str, mtime: float, sql: str, params: tuple) -> pd.DataFrame:
+    with connect_published(settings.Paths(Path(home))) as con:
+        if con is None:
+            return pd.DataFrame()
+        return con.execute(sql, list(params)).df()
+
+
+def query(sql: str, params: tuple = ()) -> pd.DataFrame:
+    """Run a read-only query on the served snapshot (empty frame when none is published)."""
+    mtime = snapshot_mtime()
+    if mtime is None:
+        return pd.DataFrame()
+    return _query(str(_paths().home), mtime, sql, tuple(params))
+
+
+def table(name: str) -> pd.DataFrame:
+    return query(f"SELECT * FROM {name}")  # fixed table names from the app
+
+
+def manifest() -> dict:
+    df = query("SELECT manifest FROM published.manifest")
+    if df.empty:
+        return {}
+    raw = df.iloc[0, 0]
+    return raw if isinstance(raw, dict) else json.loads(raw)
+
+
+def indicators() -> pd.DataFrame:
+    return query("SELECT * FROM marts.dim_indicator ORDER BY goal_id, indicator_id")
+
+
+def areas() -> pd.DataFrame:
+    return query("SELECT * FROM marts.dim_area ORDER BY area_depth, area_id")
+
+
+def city_area_id() -> str | None:
+    a = areas()
+    top = a[a["area_depth"] == 0]
+    return None if top.empty else str(top.iloc[0]["area_id"])
+
+
+def progress() -> pd.DataFrame:
+    return table("marts.fct_progress")
+
+
+def series(indicator_id: str, area_id: str, period_type: str) -> pd.DataFrame:
+    return query(
+        """
+        SELECT v.*, p.start_date, p.end_date
+        FROM marts.fct_indicator_values v
+        JOIN marts.dim_period p USING (period_id)
+        WHERE v.indicator_id = ? AND v.area_id = ? AND v.period_type = ?
+        ORDER BY p.start_date
+        """,
+        (indicator_id, area_id, period_type),
+    )
+
+
+def breakdown(indicator_id: str, period_id: str, area_level: str) -> pd.DataFrame:
+    return query(
+        """
+        SELECT v.*, a.area_name
+        FROM marts.fct_indicator_values v
+        JOIN marts.dim_area a USING (area_id)
+        WHERE v.indicator_id = ? AND v.period_id = ? AND v.area_level = ?
+        ORDER BY v.area_id
+        """,
+        (indicator_id, period_id, area_level),
+    )
+
+
+def periods_for(indicator_id: str, period_type: str) -> list[str]:
+    df = query(
+        """
+        SELECT DISTINCT v.period_id, p.start_date
+        FROM marts.fct_indicator_values v JOIN marts.dim_period p USING (period_id)
+        WHERE v.indicator_id = ? AND v.period_type = ?
+        ORDER BY p.start_date DESC
+        """,
+        (indicator_id, period_type),
+    )
+    return [] if df.empty else df["period_id"].tolist()
+
+
+@st.cache_data(show_spinner=False)
+def _geojson(file: str, mtime: float) -> dict:
+    return json.loads(Path(file).read_text(encoding="utf-8"))
+
+
+def boundaries() -> dict | None:
+    """The city's area polygons (GeoJSON with property area_id), or None."""
+    try:
+        from cim.city import load_city
+
+        city = load_city(settings.city_dir())
+        name = city.settings.boundaries_file
+        if not name:
+            return None
+        file = city.folder / name
+        return _geojson(str(file), file.stat().st_mtime)
+    except Exception:  # a map is optional; the table still shows
+        return None
+
+
+def data_docs() -> Path:
+    return _paths().home / "quality" / "docs" / "index.html"
+
+
+def is_missing(v: object) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def fmt(v: object, digits: int = 2) -> str:
+    """One way of writing a number on every page (tests use the same function)."""
+    if is_missing(v):
+        return "–"
+    return f"{float(v):,.{digits}f}"
+
+
+def fmt_date(v: object) -> str:
+    """A date (or timestamp) as YYYY-MM-DD."""
+    if is_missing(v) or v is pd.NaT:
+        return "–"
+    return str(pd.Timestamp(v).date())
+
+
+def fmt_pct(v: object) -> str:
+    return "–" if is_missing(v) else f"{float(v) * 100:.0f}%"

@@ -1,0 +1,47 @@
+"""Helpers shared by the pages: empty state, URL-backed pickers, colours."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import data
+from app.i18n import t
+
+# colour-blind safe diverging scale: blue = better, orange = worse
+BETTER, WORSE, NEUTRAL = "#2166ac", "#e66101", "#bbbbbb"
+SCALE_LOW_IS_BETTER = [
+    [0.0, "#2166ac"],
+    [0.25, "#92c5de"],
+    [0.5, "#f7f7f7"],
+    [0.75, "#fdb863"],
+    [1.0, "#e66101"],
+]
+SCALE_HIGH_IS_BETTER = [[1 - s, c] for s, c in reversed(SCALE_LOW_IS_BETTER)]
+
+
+def require_data() -> bool:
+    """Show the empty state and return False when nothing is published."""
+    if data.available():
+        return True
+    st.warning(f"**{t('empty.title')}**")
+    st.markdown(t("empty.body"))
+    return False
+
+
+def url_select(param: str, label: str, options: list[str], labels: dict[str, str]) -> str:
+    """A selectbox whose value is read from and written to the URL query parameter."""
+    wanted = st.query_params.get(param)
+    index = options.index(wanted) if wanted in options else 0
+    value = st.selectbox(label, options, index=index, format_func=lambda o: labels.get(o, o))
+    st.query_params[param] = value
+    return value
+
+
+def good_change(change: float | None, direction: str) -> bool | None:
+    if change is None or data.is_missing(change) or change == 0:
+        return None
+    return (change < 0) == (direction == "down")
+
+
+def direction_label(direction: str) -> str:
+    return t("direction.down") if direction == "down" else t("direction.up")

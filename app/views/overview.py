@@ -1,0 +1,130 @@
+"""Overview: goals with their indicators as cards, data-as-of and staleness warnings."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import data
+from app.i18n import lang, status, t
+from app.views.common import good_change, require_data
+
+PROBLEM_STATUSES = ("missing", "rejected")
+
+
+def stale_inputs(city: str) -> pd.DataFrame:
+    """City-level cells in each indicator's latest three periods with incomplete inputs."""
+    return data.query(
+        """
+        WITH ranked AS (
+            SELECT v.indicator_id, i.indicator_name, v.period_id, v.input_completeness,
+                   row_number() OVER (PARTITION BY v.indicator_id ORDER BY p.start_date DESC) rn
+            FROM marts.fct_indicator_values v
+            JOIN marts.dim_period p USING (period_id)
+            JOIN marts.dim_indicator i USING (indicator_id)
+            WHERE v.area_id = ? AND v.period_type = i.cadence
+        )
+        SELECT * FROM ranked WHERE rn <= 3 AND input_completeness < 1
+        ORDER BY indicator_id, period_id
+        """,
+        (city,),
+    )
+
+
+def problem_feeds() -> pd.DataFrame:
+    fh = data.table("marts.fct_feed_health")
+    if fh.empty:
+        return fh
+    return fh[fh["delivery_status"].isin(PROBLEM_STATUSES)].sort_values(["feed_id", "period_id"])
+
+
+def city_sparkline(indicator_id: str, city: str, cadence: str) -> list[float]:
+    s = data.series(indicator_id, city, cadence)
+    if s.empty:
+        return []
+    values = s["rolling_12m_value"].where(s["rolling_12m_value"].notna(), s["value"])
+    return [float(v) for v in values.dropna().tail(36)]
+
+
+def card(ind: pd.Series, prog: pd.Series | None, city: str) -> None:
+    latest = None if prog is None else prog["latest_value"]
+    change = None if prog is None else prog["change_since_baseline"]
+    good = good_change(change, ind["desired_direction"])
+    delta = None
+    if change is not None and not data.is_missing(change):
+        sign = "+" if change > 0 else ""
+        delta = f"{sign}{data.fmt(change)} {t('overview.since_baseline')}"
+    st.metric(
+        ind["indicator_name"],
+        data.fmt(latest),
+        delta=delta,
+        delta_color="gray" if good is None else ("blue" if good else "orange"),
+        help=ind["definition"],
+        border=True,
+        chart_data=city_sparkline(ind["indicator_id"], city, ind["cadence"]) or None,
+        chart_type="line",
+    )
+    if prog is None:
+        st.caption(t("overview.no_progress"))
+        return
+    target = prog["target_value"]
+    target_txt = (
+        t("overview.no_target")
+        if data.is_missing(target)
+        else t("overview.target", value=data.fmt(target), date=data.fmt_date(prog["target_date"]))
+    )
+    st.caption(
+        f"{ind['unit']} · {t('overview.latest_period', period=prog['latest_period_id'])} · "
+        f"{target_txt} · **{t('col.status')}: {status(prog['status'])}**"
+    )
+    st.markdown(
+        f"[{t('overview.details')}](?page=indicator&indicator={ind['indicator_id']}&lang={lang()})"
+    )
+
+
+def render() -> None:
+    st.title(t("page.overview"))
+    if not require_data():
+        return
+    manifest = data.manifest()
+    fh = data.table("marts.fct_feed_health")
+    health_as_of = fh["health_as_of"].max() if not fh.empty else None
+    st.caption(
+        t(
+            "overview.as_of",
+            created=manifest.get("created_at", "–"),
+            health=data.fmt_date(health_as_of),
+            snapshot=manifest.get("snapshot_id", "–"),
+        )
+    )
+    city = data.city_area_id()
+    stale = stale_inputs(city) if city else pd.DataFrame()
+    if not stale.empty:
+        items = ", ".join(
+            f"{r.indicator_name} {r.period_id} ({data.fmt_pct(r.input_completeness)})"
+            for r in stale.itertuples()
+        )
+        st.warning(t("overview.stale_inputs", items=items))
+    feeds = problem_feeds()
+    if not feeds.empty:
+        items = ", ".join(
+            f"{r.feed_id} {r.period_id}: {status(r.delivery_status)}" for r in feeds.itertuples()
+        )
+        st.warning(t("overview.problem_feeds", items=items))
+
+    inds = data.indicators()
+    prog = data.progress()
+    city_prog = prog[prog["area_id"] == city].set_index("indicator_id")
+    for _, goal in inds.groupby("goal_id", sort=False):
+        st.subheader(goal.iloc[0]["goal_name"])
+        if isinstance(goal.iloc[0].get("goal_description"), str):
+            st.caption(goal.iloc[0]["goal_description"])
+        cols = st.columns(3)
+        for i, (_, ind) in enumerate(goal.iterrows()):
+            with cols[i % 3]:
+                row = (
+                    city_prog.loc[ind["indicator_id"]]
+                    if ind["indicator_id"] in city_prog.index
+                    else None
+                )
+                card(ind, row, city)

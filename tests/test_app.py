@@ -1,0 +1,202 @@
+"""The Streamlit app, run headless with AppTest against the real published demo snapshot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.data import fmt
+
+APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+PAGES = ["overview", "indicator", "area", "partners", "health", "method"]
+CITY = "04017"
+
+
+def run(page: str, **params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["page"] = page
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def published(demo_build, monkeypatch: pytest.MonkeyPatch):
+    """Point the app at the demo deployment; yield a query helper on the served snapshot."""
+    monkeypatch.setenv("CIM_HOME", str(demo_build.paths.home))
+    file = demo_build.paths.published / "current.duckdb"
+    assert file.exists()
+
+    def query(sql: str, params: list | None = None) -> list[tuple]:
+        con = duckdb.connect(str(file), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    return query
+
+
+def test_overview_cards_show_city_progress(published):
+    at = run("overview")
+    cards = {m.label: m.value for m in at.metric}
+    rows = published(
+        "SELECT i.indicator_name, p.latest_value FROM marts.fct_progress p "
+        "JOIN marts.dim_indicator i USING (indicator_id) WHERE p.area_id = ?",
+        [CITY],
+    )
+    assert len(rows) == 12
+    for name, latest in rows:
+        assert cards[name] == fmt(latest), name
+    warnings = " ".join(w.value for w in at.warning)
+    assert "youth_participation 2025-07: missing" in warnings
+    captions = " ".join(c.value for c in at.caption)
+    (created,) = published("SELECT manifest->>'created_at' FROM published.manifest")[0]
+    assert created in captions
+    assert at.query_params["page"] == "overview"
+
+
+def test_indicator_table_equals_mart_with_suppressed_cells(published):
+    ind = "youth_participation_share"
+    # a neighbourhood period with suppressed cells, to see how they are shown
+    (period,) = published(
+        "SELECT max(period_id) FROM marts.fct_indicator_values WHERE indicator_id = ? "
+        "AND area_level = 'neighbourhood' AND suppressed AND period_type = 'month'",
+        [ind],
+    )[0]
+    at = run("indicator", indicator=ind, area=CITY)
+    assert at.selectbox[0].value == ind
+    assert at.radio(key="breakdown_level").value == "neighbourhood"
+    at.selectbox(key="breakdown_period").set_value(period).run()
+    assert not at.exception
+    shown = at.dataframe[0].value
+    rows = published(
+        "SELECT area_id, suppressed, value, lower_95, upper_95, n "
+        "FROM marts.fct_indicator_values WHERE indicator_id = ? AND period_id = ? "
+        "AND area_level = 'neighbourhood' ORDER BY area_id",
+        [ind, period],
+    )
+    assert shown["area code"].tolist() == [r[0] for r in rows]
+    expected = [
+        ["suppressed"] * 4 if sup else [fmt(v), fmt(lo), fmt(hi), fmt(n)]
+        for _, sup, v, lo, hi, n in rows
+    ]
+    assert shown[["value", "lower 95%", "upper 95%", "n"]].values.tolist() == expected
+    assert any(r[1] for r in rows) and "suppressed" in shown["value"].tolist()
+    # trend and map are drawn; the map needs nothing online and names suppressed areas
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    spec, config = json.loads(charts[1].proto.spec), json.loads(charts[1].proto.config)
+    assert config["topojsonURL"].startswith("data:")
+    assert spec["layout"]["geo"]["visible"] is False
+    hover = [text for trace in spec["data"] for text in trace.get("text", [])]
+    names = dict(published("SELECT area_id, area_name FROM marts.dim_area"))
+    for area_id, sup, *_ in rows:
+        assert (f"{names[area_id]}: suppressed" in hover) == sup
+    assert at.query_params["indicator"] == ind
+    assert at.query_params["area"] == CITY
+
+
+def test_indicator_district_level_and_deep_link(published):
+    at = run("indicator", indicator="violent_crime_rate", area="04017A")
+    assert at.selectbox[0].value == "violent_crime_rate"
+    assert at.selectbox[1].value == "04017A"
+    assert at.radio(key="breakdown_level").value == "district"
+    period = at.selectbox(key="breakdown_period").value
+    shown = at.dataframe[0].value
+    rows = published(
+        "SELECT area_id, value FROM marts.fct_indicator_values WHERE indicator_id = ? "
+        "AND period_id = ? AND area_level = 'district' ORDER BY area_id",
+        ["violent_crime_rate", period],
+    )
+    assert list(zip(shown["area code"], shown["value"], strict=True)) == [
+        (a, fmt(v)) for a, v in rows
+    ]
+
+
+def test_area_profile_against_city(published):
+    at = run("area", area="04017A")
+    table = at.dataframe[0].value.set_index("indicator")
+    rows = published(
+        "SELECT i.indicator_name, a.latest_value, c.latest_value FROM marts.fct_progress a "
+        "JOIN marts.fct_progress c ON c.indicator_id = a.indicator_id AND c.area_id = ? "
+        "JOIN marts.dim_indicator i ON i.indicator_id = a.indicator_id WHERE a.area_id = ?",
+        [CITY, "04017A"],
+    )
+    assert rows
+    suppressed = {
+        name
+        for (name,) in published(
+            "SELECT DISTINCT i.indicator_name FROM marts.fct_indicator_values v "
+            "JOIN marts.dim_indicator i USING (indicator_id) WHERE v.area_id = ? AND v.suppressed",
+            ["04017A"],
+        )
+    }
+    for name, area_value, city_value in rows:
+        if area_value is None:  # no published value: say why, never 0 or blank
+            assert name in suppressed
+            assert table.loc[name, "area"] == "suppressed"
+        else:
+            assert table.loc[name, "area"] == fmt(area_value)
+        assert table.loc[name, "city"] == fmt(city_value)
+
+
+def test_partners_lists_every_activity(published):
+    at = run("partners")
+    table = at.dataframe[0].value
+    rows = published("SELECT action_name, partner_name FROM marts.fct_activities")
+    assert sorted(zip(table["action"], table["partner"], strict=True)) == sorted(rows)
+
+
+def test_health_lists_missing_delivery_first(published):
+    at = run("health")
+    feeds = at.dataframe[0].value
+    row = feeds[(feeds["feed"] == "youth_participation") & (feeds["period"] == "2025-07")]
+    assert row["status"].tolist() == ["missing"]
+    assert set(feeds["status"].head(3)) <= {"rejected", "missing", "late"}
+    assert len(feeds) == published("SELECT count(*) FROM marts.fct_feed_health")[0][0]
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "quality/docs/index.html" in markdown
+
+
+def test_method_page(published):
+    at = run("method")
+    assert "suppressed" in " ".join(m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_state(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("CIM_HOME", str(tmp_path / "empty"))
+    at = run(page)
+    assert any("No data published yet" in w.value for w in at.warning)
+    assert "make run" in " ".join(m.value for m in at.markdown)
+
+
+def test_language_switch_to_dutch(published):
+    at = run("overview", lang="nl")
+    assert at.title[0].value == "Overzicht"
+    at = run("health")
+    assert at.title[0].value == "Data health"
+    at.sidebar.radio(key="lang").set_value("nl").run()
+    assert at.title[0].value == "Datakwaliteit"
+    feeds = at.dataframe[0].value
+    row = feeds[(feeds["aanlevering"] == "youth_participation") & (feeds["periode"] == "2025-07")]
+    assert row["status"].tolist() == ["ontbreekt"]
+    assert at.query_params["lang"] == "nl"
+
+
+def test_user_choices_are_written_to_the_url(published):
+    at = run("indicator")
+    at.selectbox[0].set_value("trust_police_share").run()
+    assert not at.exception
+    assert at.query_params["indicator"] == "trust_police_share"
+    at.sidebar.radio(key="page").set_value("area").run()
+    assert not at.exception
+    assert at.query_params["page"] == "area"
+    assert at.title[0].value == "Area profile"
