@@ -29,26 +29,11 @@ windowed as (
     -- the last year of periods: 12 months or 4 quarters
     select
         *,
-        case cadence
-            when 'month' then sum(numerator) over last_12 else sum(numerator) over last_4
-        end
-            as window_numerator,
-        case cadence
-            when 'month' then avg(denominator) over last_12 else avg(denominator) over last_4
-        end
-            as window_mean_denominator,
-        case cadence
-            when 'month' then sum(denominator) over last_12 else sum(denominator) over last_4
-        end
-            as window_sum_denominator,
-        case cadence
-            when 'month' then count(numerator) over last_12 else count(numerator) over last_4
-        end
-            as window_periods,
-        case
-            when cadence = 'month' then count(*) filter (where suppressed) over last_12
-            else count(*) filter (where suppressed) over last_4
-        end as window_hidden
+        {{ over_last_year('sum(numerator)') }} as window_numerator,
+        {{ over_last_year('avg(denominator)') }} as window_mean_denominator,
+        {{ over_last_year('sum(denominator)') }} as window_sum_denominator,
+        {{ over_last_year('count(numerator)') }} as window_periods,
+        {{ over_last_year('count(*) filter (where suppressed)') }} as window_hidden
     from base
     window
         last_12 as (
