@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 from cim.publish import current_manifest, list_snapshots, publish, rollback
@@ -245,3 +246,31 @@ def test_snapshots_are_kept_rolled_back_and_pruned(demo_build, tmp_path):
         for line in (paths.published / "publish_log.jsonl").read_text().splitlines()
     ]
     assert [e["event"] for e in log][-2:] == ["rollback", "rollback"]
+
+
+def test_a_failed_run_is_recorded_by_the_failure_sensor(tmp_path, monkeypatch):
+    from cim.defs.publish.sensors import build_failure_sensor
+
+    monkeypatch.setenv("CIM_HOME", str(tmp_path / "home"))
+
+    @dg.asset
+    def broken_mart() -> None:
+        raise RuntimeError("dbt test failed")
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([broken_mart], instance=instance, raise_on_error=False)
+        assert not result.success
+        failure = next(
+            e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE
+        )
+        context = dg.build_run_status_sensor_context(
+            sensor_name="record_failed_runs",
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+        ).for_run_failure()
+        build_failure_sensor()(context)
+    log = (Paths(tmp_path / "home").published / "publish_log.jsonl").read_text().splitlines()
+    entry = json.loads(log[-1])
+    assert entry["event"] == "blocked" and entry["run_id"] == result.run_id
+    assert entry["reasons"] == ["step failed: broken_mart"]

@@ -17,6 +17,7 @@ from cim.defs.health.assets import build_health_assets
 from cim.defs.ingestion.assets import GROUP, LEDGER_KEY, build_ingestion_assets
 from cim.defs.ingestion.sensors import build_landing_sensor
 from cim.defs.publish.assets import build_publish_asset
+from cim.defs.publish.sensors import build_failure_sensor
 from cim.defs.quality.checks import build_quality_checks
 from cim.defs.resources import Deployment
 
@@ -51,7 +52,7 @@ def build_definitions() -> dg.Definitions:
         ],
         asset_checks=[overdue_check, *build_quality_checks(city)],
         jobs=[ingest_job, pipeline_job],
-        sensors=[build_landing_sensor(city, ingest_job)],
+        sensors=[build_landing_sensor(city, ingest_job), build_failure_sensor()],
         schedules=[
             # health is judged against today: refresh it daily even when nothing arrives
             dg.ScheduleDefinition(

@@ -1,0 +1,26 @@
+"""Say why a run did not publish, also for runs started by the UI, a schedule or a sensor.
+
+A failed step (a dbt test, a crash) skips the publish step, so nothing else would
+write down why the dashboard still shows the previous snapshot.
+"""
+
+import dagster as dg
+
+from cim.defs.resources import Deployment
+from cim.publish import record_blocked
+
+
+def build_failure_sensor() -> dg.SensorDefinition:
+    @dg.run_failure_sensor(
+        name="record_failed_runs",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Writes each failed run and its failed steps to published/publish_log.jsonl.",
+    )
+    def _record(context: dg.RunFailureSensorContext) -> None:
+        steps = [event.step_key for event in context.get_step_failure_events()]
+        reasons = [f"step failed: {step}" for step in steps] or [
+            context.failure_event.message or ""
+        ]
+        record_blocked(Deployment.from_env().paths, context.dagster_run.run_id, reasons)
+
+    return _record
