@@ -14,8 +14,7 @@ import pandas as pd
 import streamlit as st
 from cim import settings
 from cim.publish import connect_published
-
-CURRENT = "current.duckdb"
+from cim.publish.reader import CURRENT
 
 
 def _paths() -> settings.Paths:

@@ -17,9 +17,9 @@ from pathlib import Path
 import duckdb
 
 from cim.faults import pause_at
+from cim.publish.reader import CURRENT, current_manifest
 from cim.settings import Paths
 
-CURRENT = "current.duckdb"
 # Schemas and tables a snapshot carries: the whole mart, plus what the backbone reads.
 PUBLISHED_SCHEMAS = ("marts",)
 PUBLISHED_TABLES = (("meta", "file_ledger"), ("meta", "dq_results"))
@@ -158,8 +158,6 @@ def _prune(folder: Path, keep: int) -> None:
 
 def rollback(paths: Paths, to: str | None = None) -> str:
     """Serve an earlier snapshot: the given id, or the one before the current."""
-    from cim.publish.reader import current_manifest
-
     ids = list_snapshots(paths)
     current = (current_manifest(paths) or {}).get("snapshot_id")
     if to is None:

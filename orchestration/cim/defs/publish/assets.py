@@ -4,23 +4,9 @@ import dagster as dg
 
 from cim.defs.resources import Deployment
 from cim.publish import publish, record_blocked
+from cim.quality import ERROR, WARN, read_results
 
 SNAPSHOT_KEY = dg.AssetKey(["published", "snapshot"])
-
-
-def _run_checks(deployment: Deployment, run_id: str) -> list[tuple[str, str, str, bool, str]]:
-    """This run's expectation outcomes (asset, expectation, severity, success, message)."""
-    with deployment.warehouse() as con:
-        if not con.execute(
-            "SELECT count(*) FROM duckdb_tables() "
-            "WHERE schema_name = 'meta' AND table_name = 'dq_results'"
-        ).fetchone()[0]:
-            return []
-        return con.execute(
-            "SELECT asset, expectation, severity, success, message FROM meta.dq_results "
-            "WHERE run_id = ? ORDER BY asset, expectation",
-            [run_id],
-        ).fetchall()
 
 
 def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -35,9 +21,14 @@ def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
     )
     def _snapshot(context: dg.AssetExecutionContext, deployment: Deployment):
         paths = deployment.paths
-        outcomes = _run_checks(deployment, context.run_id)
+        with deployment.warehouse() as con:
+            outcomes = read_results(con, context.run_id)
         # any failed ERROR expectation blocks publication
-        blocked = [f"{a}: {e}: {m}" for a, e, s, ok, m in outcomes if s == "ERROR" and not ok]
+        blocked = [
+            f"{o.asset}: {o.expectation}: {o.message}"
+            for o in outcomes
+            if o.severity == ERROR and not o.success
+        ]
         if blocked:
             record_blocked(paths, context.run_id, blocked)
             raise dg.Failure(
@@ -49,7 +40,7 @@ def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
             )
         summary = {
             "expectations": len(outcomes),
-            "warnings_failed": sum(1 for _, _, s, ok, _ in outcomes if s == "WARN" and not ok),
+            "warnings_failed": sum(1 for o in outcomes if o.severity == WARN and not o.success),
             "errors_failed": 0,
         }
         manifest = publish(paths, context.run_id, summary)
