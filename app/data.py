@@ -83,6 +83,44 @@ def progress() -> pd.DataFrame:
     return table("marts.fct_progress")
 
 
+def has_table(schema: str, name: str) -> bool:
+    found = query(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        (schema, name),
+    )
+    return not found.empty
+
+
+def impact() -> pd.DataFrame:
+    """Action x indicator results (empty for a snapshot published before impact existed)."""
+    if not has_table("marts", "fct_action_impact"):
+        return pd.DataFrame()
+    return query("SELECT * FROM marts.fct_action_impact ORDER BY action_id, indicator_id")
+
+
+def impact_trends(action_id: str, indicator_id: str) -> pd.DataFrame:
+    return query(
+        "SELECT * FROM marts.fct_action_trends WHERE action_id = ? AND indicator_id = ? "
+        "ORDER BY area_group, period_start",
+        (action_id, indicator_id),
+    )
+
+
+def impact_events(action_id: str, indicator_id: str) -> pd.DataFrame:
+    return query(
+        "SELECT * FROM marts.fct_action_event_study WHERE action_id = ? AND indicator_id = ? "
+        "ORDER BY event_bin",
+        (action_id, indicator_id),
+    )
+
+
+def period_start(period_id: object):
+    if is_missing(period_id):
+        return None
+    df = query("SELECT start_date FROM marts.dim_period WHERE period_id = ?", (period_id,))
+    return None if df.empty else df.iloc[0, 0]
+
+
 def series(indicator_id: str, area_id: str, period_type: str) -> pd.DataFrame:
     return query(
         """

@@ -3,7 +3,8 @@
 Pages are st.Page objects in a hidden st.navigation. The sidebar radio (translated labels)
 chooses the page and keeps the choice in the URL query parameter ``page``; when the page
 Streamlit resolved from the URL path differs, st.switch_page follows ``page``. Deep links:
-``?page=indicator&indicator=property_crime_rate&area=04017A&lang=nl``.
+``?page=indicator&indicator=property_crime_rate&area=04017A&lang=nl``,
+``?page=impact&action=<action_id>&indicator=<indicator_id>``.
 """
 
 from __future__ import annotations
@@ -19,16 +20,7 @@ import streamlit as st  # noqa: E402
 
 from app import i18n  # noqa: E402
 from app.i18n import t  # noqa: E402
-from app.views import area, health, indicator, method, overview, partners  # noqa: E402
-
-PAGES = {
-    "overview": overview.render,
-    "indicator": indicator.render,
-    "area": area.render,
-    "partners": partners.render,
-    "health": health.render,
-    "method": method.render,
-}
+from app.views import PAGES  # noqa: E402
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from app.data import fmt
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
-PAGES = ["overview", "indicator", "area", "partners", "health", "method"]
+PAGES = ["overview", "indicator", "area", "partners", "impact", "health", "method"]
 CITY = "04017"
 
 
@@ -200,3 +200,37 @@ def test_user_choices_are_written_to_the_url(published):
     assert not at.exception
     assert at.query_params["page"] == "area"
     assert at.title[0].value == "Area profile"
+
+
+def test_impact_page_shows_estimate_interval_and_level(published):
+    at = run("impact", action="ACT-014", indicator="nuisance_report_rate")
+    (effect, lower, upper, relative, level, finding) = published(
+        "SELECT effect, effect_lower_95, effect_upper_95, relative_effect, maryland_level, "
+        "finding FROM marts.fct_action_impact "
+        "WHERE action_id = 'ACT-014' AND indicator_id = 'nuisance_report_rate'"
+    )[0]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["effect"] == fmt(effect)
+    assert metrics["95% interval"] == f"[{fmt(lower)} ; {fmt(upper)}]"
+    assert metrics["Maryland level"] == f"{level} / 5"
+    boxes = " ".join(b.value for b in [*at.info, *at.success, *at.warning])
+    assert f"{relative * 100:+.0f}%" in boxes
+    expected = {"no_detectable_change": "No change that stands out", "improvement": "contributed"}
+    assert expected[finding] in boxes
+    assert "not proof" in " ".join(c.value for c in at.caption)
+    summary = at.dataframe[0].value
+    assert (
+        len(summary)
+        == published("SELECT count(*) FROM marts.fct_action_impact WHERE action_id = 'ACT-014'")[0][
+            0
+        ]
+    )
+    assert len(at.get("plotly_chart")) == 2  # treated vs comparison, event study
+
+
+def test_impact_page_says_insufficient_evidence_without_a_number(published):
+    at = run("impact", action="ACT-014", indicator="violent_crime_rate", lang="nl")
+    assert at.title[0].value == "Effect van acties"
+    assert any("Onvoldoende bewijs" in w.value for w in at.warning)
+    assert "district" in " ".join(m.value for m in at.markdown)
+    assert not at.metric

@@ -98,6 +98,13 @@ PAGES = {  # page -> (query string, fragments that must be visible, read from th
     ),
     "area": ("&area=04017F", []),  # its figures are in a canvas grid; AppTest checks them
     "partners": ("", ["SELECT action_name FROM marts.fct_activities WHERE action_id = 'ACT-014'"]),
+    "impact": (
+        "&action=ACT-014&indicator=nuisance_report_rate",
+        [
+            "SELECT format('{:.2f}', effect) FROM marts.fct_action_impact "
+            "WHERE action_id = 'ACT-014' AND indicator_id = 'nuisance_report_rate'"
+        ],
+    ),
     "health": (
         "",
         [

@@ -10,6 +10,7 @@ import sys
 
 from cim import settings
 from cim.city import ConfigError, load_city
+from cim.impact import cli as impact_cli
 from cim.publish import (
     connect_published,
     current_manifest,
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     served.add_argument("--dagster-port", type=int, default=3000)
     served.add_argument("--app-port", type=int, default=8501)
     served.set_defaults(run=_serve)
+    impact_cli.add_parser(commands)
     published = commands.add_parser("publish", help="list snapshots or roll back to one")
     published.add_argument("action", choices=["list", "rollback"])
     published.add_argument("--to", default=None, help="snapshot id (default: the one before)")

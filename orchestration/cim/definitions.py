@@ -14,6 +14,7 @@ from cim.defs.agenda.assets import build_city_config_asset
 from cim.defs.dbt.assets import build_dbt_assets
 from cim.defs.dbt.project import prepare
 from cim.defs.health.assets import build_health_assets
+from cim.defs.impact.assets import build_impact_assets
 from cim.defs.ingestion.assets import GROUP, LEDGER_KEY, build_ingestion_assets
 from cim.defs.ingestion.sensors import build_landing_sensor
 from cim.defs.publish.assets import build_publish_asset
@@ -41,12 +42,14 @@ def build_definitions() -> dg.Definitions:
     )
     mart = build_dbt_assets(dbt_project)
     overdue_check, reminders = build_health_assets(city)
-    published_from = [key for key in mart.keys if key.path[0] == "marts"]
+    impact = build_impact_assets()
+    published_from = [key for key in [*mart.keys, *impact.keys] if key.path[0] == "marts"]
     return dg.Definitions(
         assets=[
             *build_ingestion_assets(city),
             build_city_config_asset(city),
             mart,
+            impact,
             reminders,
             build_publish_asset([*published_from, LEDGER_KEY]),
         ],

@@ -48,6 +48,21 @@ class Partner(_Strict):
     contact: Contact
 
 
+class ImpactSettings(_Strict):
+    """Windows and guard rails of the impact analysis (docs/impact.md)."""
+
+    pre_years: int = Field(2, ge=1)
+    post_years: int = Field(2, ge=1)
+    min_pre_periods: int = Field(3, ge=2)
+    min_post_periods: int = Field(1, ge=1)
+    min_comparison_areas: int = Field(3, ge=1)
+    comparison_areas_per_treated: int = Field(2, ge=1)
+    min_clusters: int = Field(20, ge=2)
+    min_treated_clusters: int = Field(10, ge=1)
+    max_placebo_sets: int = Field(2000, ge=40)
+    pretrend_alpha: float = Field(0.05, gt=0, lt=1)
+
+
 class CitySettings(_Strict):
     id: Identifier
     name: str
@@ -58,6 +73,7 @@ class CitySettings(_Strict):
     areas_file: str = "areas.csv"
     boundaries_file: str | None = None
     max_file_mb: float = Field(512, gt=0)
+    impact: ImpactSettings = ImpactSettings()
 
 
 class City(_Strict):

@@ -101,6 +101,19 @@ def _run(
     return [done[id(rule)] for rule in rules]
 
 
+def feed_rules(city: City, feed: str, today: dt.date) -> tuple[Path | None, SuiteFile, list[Rule]]:
+    """The feed's rules for ``today``: the contract's baseline plus its suite file."""
+    contract = city.contract_by_feed[feed]
+    path, spec = suite_file(suite_folders(city), feed)
+    if path is not None and spec.feed != feed:
+        raise ConfigError(path, [f"feed: expected {feed!r} (the file name), got {spec.feed!r}"])
+    dates = {"today": today, "start": period_start(contract.start_period, contract.period.grain)}
+    advice = default_advice(city, contract)
+    declared = [resolve(r, dates, path) for r in spec.rules] if path else []
+    declared = [r if r.advice else replace(r, advice=advice) for r in declared]
+    return path, spec, unique_names(merge(baseline_rules(city, contract, today), declared))
+
+
 def run_feed_suite(
     con: duckdb.DuckDBPyConnection,
     city: City,
@@ -117,14 +130,7 @@ def run_feed_suite(
     asset = f"raw/{feed}"
     if not frames.table_exists(con, "raw", feed):
         return _missing(run_id, asset, feed, f"raw.{feed}", f"ingest a delivery of {feed} first")
-    path, spec = suite_file(suite_folders(city), feed)
-    if path is not None and spec.feed != feed:
-        raise ConfigError(path, [f"feed: expected {feed!r} (the file name), got {spec.feed!r}"])
-    dates = {"today": today, "start": period_start(contract.start_period, contract.period.grain)}
-    advice = default_advice(city, contract)
-    declared = [resolve(r, dates, path) for r in spec.rules] if path else []
-    declared = [r if r.advice else replace(r, advice=advice) for r in declared]
-    rules = unique_names(merge(baseline_rules(city, contract, today), declared))
+    path, spec, rules = feed_rules(city, feed, today)
     rows = [r for r in rules if r.frame == ROWS]
     try:
         sql = frames.rows_sql(contract, rows)

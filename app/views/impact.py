@@ -1,0 +1,178 @@
+"""Impact of an action: treated versus comparison areas, event study, the estimate with its
+interval and evidence level, or "insufficient evidence" when a guard rail fails."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import data
+from app.i18n import t
+from app.views.common import BETTER, NEUTRAL, WORSE, require_data, url_select
+
+GROUP_COLOURS = {"treated": BETTER, "comparison": NEUTRAL, "displacement": WORSE}
+
+
+def _interval(lo: object, hi: object, digits: int = 2) -> str:
+    return f"[{data.fmt(lo, digits)} ; {data.fmt(hi, digits)}]"
+
+
+def _pct(v: object) -> str:
+    return "–" if data.is_missing(v) else f"{float(v) * 100:+.0f}%"
+
+
+def verdict(row: pd.Series, unit: str) -> str:
+    """One sentence of contribution, never proof (tests compare it with the table)."""
+    if row["result"] != "estimated":
+        return t("impact.insufficient")
+    key = "impact.finding." + str(row["finding"])
+    return t(
+        key,
+        effect=data.fmt(row["effect"]),
+        unit=unit,
+        relative=_pct(row["relative_effect"]),
+        interval=_interval(row["effect_lower_95"], row["effect_upper_95"]),
+    )
+
+
+def trend_figure(trends: pd.DataFrame, start: object) -> go.Figure:
+    fig = go.Figure()
+    for group, rows in trends.groupby("area_group", sort=False):
+        fig.add_trace(
+            go.Scatter(
+                x=pd.to_datetime(rows["period_start"]),
+                y=rows["value"],
+                mode="lines+markers",
+                name=t("impact.group." + group),
+                line={"color": GROUP_COLOURS.get(group, NEUTRAL)},
+                connectgaps=False,
+            )
+        )
+    if start is not None:
+        fig.add_vline(x=pd.Timestamp(start).timestamp() * 1000, line_dash="dash")
+    fig.update_layout(height=360, margin={"t": 30, "b": 10}, legend={"orientation": "h"})
+    return fig
+
+
+def event_figure(events: pd.DataFrame) -> go.Figure:
+    events = events.sort_values("event_bin")
+    lo = events["effect"] - events["lower_95"].fillna(events["effect"])
+    hi = events["upper_95"].fillna(events["effect"]) - events["effect"]
+    fig = go.Figure(
+        go.Scatter(
+            x=events["first_offset"],
+            y=events["effect"],
+            mode="markers",
+            marker={"color": [NEUTRAL if r else BETTER for r in events["is_reference"]]},
+            error_y={"type": "data", "array": hi, "arrayminus": lo, "visible": True},
+            name=t("impact.event_effect"),
+        )
+    )
+    fig.add_hline(y=0, line_color="#555555")
+    fig.add_vline(x=-0.5, line_dash="dash")
+    fig.update_layout(
+        height=320,
+        margin={"t": 30, "b": 10},
+        xaxis_title=t("impact.event_axis"),
+        showlegend=False,
+    )
+    return fig
+
+
+def summary_table(rows: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            t("col.indicator"): [names.get(i, i) for i in rows["indicator_id"]],
+            t("impact.result"): [t("impact.result." + r) for r in rows["result"]],
+            t("impact.effect"): [data.fmt(v) for v in rows["effect"]],
+            t("impact.interval"): [
+                _interval(lo, hi) if not data.is_missing(lo) else "–"
+                for lo, hi in zip(rows["effect_lower_95"], rows["effect_upper_95"], strict=True)
+            ],
+            t("impact.relative"): [_pct(v) for v in rows["relative_effect"]],
+            t("impact.level"): [data.fmt(v, 0) for v in rows["maryland_level"]],
+        }
+    )
+
+
+def _details(row: pd.Series, area_names: dict[str, str]) -> None:
+    def names(ids: object) -> str:
+        if ids is None or (not isinstance(ids, list | tuple) and data.is_missing(ids)):
+            return "–"
+        return ", ".join(area_names.get(i, i) for i in list(ids)) or "–"
+
+    with st.expander(t("impact.design")):
+        st.markdown(
+            t(
+                "impact.design_body",
+                treated=names(row["treated_area_ids"]),
+                comparison=names(row["comparison_area_ids"]),
+                rule=row["comparison_rule"] or "–",
+                displacement=names(row["displacement_area_ids"]),
+                pre=f"{row['pre_first_period_id']} – {row['pre_last_period_id']}",
+                post=f"{row['post_first_period_id']} – {row['post_last_period_id']}",
+                method=t("impact.method." + str(row["interval_method"])),
+                pretrend=data.fmt(row["pretrend_p_value"], 3),
+                wdd=data.fmt(row["wdd"], 0),
+                wdd_interval=_interval(row["wdd_lower_95"], row["wdd_upper_95"], 0),
+            )
+        )
+
+
+def render() -> None:
+    st.title(t("page.impact"))
+    if not require_data():
+        return
+    impact = data.impact()
+    if impact.empty:
+        st.info(t("impact.none"))
+        return
+    actions = impact.drop_duplicates("action_id")
+    action = url_select(
+        "action",
+        t("impact.action"),
+        actions["action_id"].tolist(),
+        dict(zip(actions["action_id"], actions["action_name"], strict=True)),
+    )
+    rows = impact[impact["action_id"] == action]
+    inds = data.indicators().set_index("indicator_id")
+    names = inds["indicator_name"].to_dict()
+    st.caption(t("impact.explain"))
+    st.dataframe(summary_table(rows, names), hide_index=True, width="stretch")
+    indicator = url_select("indicator", t("col.indicator"), rows["indicator_id"].tolist(), names)
+    row = rows[rows["indicator_id"] == indicator].iloc[0]
+    unit = str(inds.loc[indicator, "unit"]) if indicator in inds.index else ""
+    if row["result"] == "estimated":
+        box = {"improvement": st.success, "deterioration": st.warning}.get(row["finding"], st.info)
+        box(verdict(row, unit))
+        c1, c2, c3 = st.columns(3)
+        c1.metric(
+            t("impact.effect"),
+            data.fmt(row["effect"]),
+            _pct(row["relative_effect"]),
+            delta_color="inverse" if row["desired_direction"] == "down" else "normal",
+        )
+        c2.metric(t("impact.interval"), _interval(row["effect_lower_95"], row["effect_upper_95"]))
+        c3.metric(t("impact.level"), f"{int(row['maryland_level'])} / 5")
+        st.caption(t("impact.contribution"))
+    else:
+        st.warning(verdict(row, unit))
+        reasons = row["guard_rails_failed"]
+        for reason in [] if reasons is None else list(reasons):
+            st.markdown(f"- {reason}")
+    trends = data.impact_trends(action, indicator)
+    if not trends.empty:
+        st.subheader(t("impact.trend_title"))
+        start = data.period_start(row["post_first_period_id"])
+        st.plotly_chart(trend_figure(trends, start), width="stretch")
+        if trends["suppressed"].any():
+            st.caption(t("impact.suppressed_note"))
+    events = data.impact_events(action, indicator)
+    if not events.empty:
+        st.subheader(t("impact.event_title"))
+        st.plotly_chart(event_figure(events), width="stretch")
+        st.caption(t("impact.event_explain"))
+    if row["result"] == "estimated" or not data.is_missing(row["pre_first_period_id"]):
+        areas = data.areas()
+        _details(row, dict(zip(areas["area_id"], areas["area_name"], strict=True)))

@@ -1,0 +1,1 @@
+"""Impact of actions: difference-in-differences, event study and displacement."""

@@ -1,0 +1,142 @@
+"""``cim impact``: the estimator on a CSV panel (or on an action of the built warehouse).
+
+Published studies come as a panel file with their own column names; ``--area``,
+``--period``... map them, so the figures can be compared with the study's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from cim import settings
+from cim.impact.estimator import Estimate, Options, estimate_impact
+from cim.impact.panel import PanelError
+
+_OVERRIDES = ("min_pre_periods", "min_comparison_areas", "min_clusters", "event_bin")
+_ROLES = ("area", "period", "treated", "post", "numerator", "denominator", "value", "weight")
+
+
+def add_parser(commands) -> None:
+    cmd = commands.add_parser(
+        "impact",
+        help="difference-in-differences, event study and guard rails on a long panel",
+        description=__doc__.splitlines()[0],
+    )
+    cmd.add_argument("panel", nargs="?", help="CSV panel (docs/impact.md); omit to use an action")
+    cmd.add_argument("--action", help="without a panel: this action of the warehouse")
+    cmd.add_argument("--indicator", help="without a panel: this indicator of the action")
+    cmd.add_argument("--save-panel", type=Path, help="write the panel used to this CSV")
+    for role in _ROLES:
+        cmd.add_argument(f"--{role}", dest=f"col_{role}", default=role, help=f"{role} column")
+    cmd.add_argument("--multiplier", type=float, default=1.0, help="rate = num / den x this")
+    for name in _OVERRIDES:
+        cmd.add_argument(f"--{name.replace('_', '-')}", type=int, help="guard rail override")
+    cmd.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    cmd.set_defaults(run=run)
+
+
+def _from_warehouse(action: str | None, indicator: str | None) -> tuple:
+    """The panel the pipeline used for an action x indicator (the first estimated one
+    when none is named)."""
+    import duckdb
+
+    from cim.city import load_city
+    from cim.impact.design import design, load_inputs
+
+    city = load_city(settings.city_dir())
+    with duckdb.connect(str(settings.paths().warehouse), read_only=True) as con:
+        if not (action and indicator):
+            row = con.execute(
+                "SELECT action_id, indicator_id FROM marts.fct_action_impact "
+                "WHERE result = 'estimated' ORDER BY action_id, indicator_id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise PanelError("no estimated action in the warehouse: run `make pipeline`")
+            action, indicator = row
+        inputs = load_inputs(con, city, settings.as_of())
+        match = [a for a in inputs.actions if a.action_id == action]
+        if not match or indicator not in inputs.indicators.index:
+            raise PanelError(f"unknown action {action!r} or indicator {indicator!r}")
+        d = design(con, match[0], inputs.indicators.loc[indicator].to_dict(), inputs)
+        if d.problems:
+            raise PanelError(f"{action} x {indicator}: {'; '.join(d.problems)}")
+        options = d.options(inputs.settings)
+        return d.panel(), float(d.indicator["multiplier"]), f"{action} x {indicator}", options
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.{digits}f}"
+
+
+def report(est: Estimate, source: str) -> str:
+    lines = [
+        f"Panel: {source}: {est.n_treated} treated and {est.n_comparison} comparison areas, "
+        f"{est.pre_periods} periods before and {est.post_periods} after the start",
+        f"Treated areas before -> after: {_fmt(est.treated_pre)} -> {_fmt(est.treated_post)}"
+        f" (change {_fmt(est.before_after_change)})",
+        f"Comparison areas before -> after: {_fmt(est.comparison_pre)} -> "
+        f"{_fmt(est.comparison_post)}",
+    ]
+    if est.cluster_se is not None:
+        lines += [
+            f"Difference-in-differences (two-way fixed effects, weighted): {_fmt(est.effect, 4)}",
+            f"  cluster-robust by area: se {_fmt(est.cluster_se, 4)}, 95% "
+            f"[{_fmt(est.cluster_lower, 4)}, {_fmt(est.cluster_upper, 4)}], "
+            f"p {_fmt(est.cluster_p_value, 4)}",
+            f"  the same with fixed effects nested in clusters (reghdfe, xtreg fe): "
+            f"se {_fmt(est.cluster_se_nested, 4)}",
+            f"  placebo in space ({est.placebo_sets or 0} sets): 95% "
+            f"[{_fmt(est.placebo_lower, 4)}, {_fmt(est.placebo_upper, 4)}], "
+            f"p {_fmt(est.placebo_p_value, 4)}",
+            f"  pre-trend test p {_fmt(est.pretrend_p_value)}",
+        ]
+    if est.relative_effect is not None:
+        lines.append(
+            f"Relative to the treated level expected without the action: "
+            f"{est.relative_effect:+.1%} [{est.relative_lower:+.1%}, {est.relative_upper:+.1%}]"
+        )
+    if est.sufficient:
+        lines.append(
+            f"Result: {est.interval_method} interval [{_fmt(est.lower, 4)}, "
+            f"{_fmt(est.upper, 4)}]; Maryland Scientific Methods Scale level "
+            f"{est.maryland_level}. A contribution of the action, not proof: other changes "
+            "in the same areas and periods can explain part of it."
+        )
+    else:
+        lines.append("Result: insufficient evidence (a dashboard shows no number):")
+        lines += [f"  - {reason}" for reason in est.guard_rails_failed]
+    if est.event_study:
+        lines.append("Event study (bin: effect [95% cluster-robust]):")
+        lines += [
+            f"  {b.bin:>4} ({b.first_offset:+d}..{b.last_offset:+d}): {_fmt(b.coef)} "
+            f"[{_fmt(b.lower)}, {_fmt(b.upper)}]"
+            for b in est.event_study
+        ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.panel:
+            raw = pd.read_csv(args.panel, dtype={args.col_area: str})
+            renames = {getattr(args, f"col_{r}"): r for r in _ROLES}
+            panel, multiplier, source = raw.rename(columns=renames), args.multiplier, args.panel
+            options = Options()
+        else:
+            panel, multiplier, source, options = _from_warehouse(args.action, args.indicator)
+        if args.save_panel:
+            panel.to_csv(args.save_panel, index=False)
+        chosen = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+        options = dataclasses.replace(options, **chosen)
+        est = estimate_impact(panel, options, multiplier=multiplier)
+    except (PanelError, OSError, pd.errors.ParserError) as exc:
+        print(f"impact: {exc}")
+        return 2
+    print(json.dumps(est.as_dict(), indent=2, default=str) if args.json else report(est, source))
+    return 0
