@@ -22,7 +22,7 @@ from cim.faults import pause_at
 from cim.ingest import store
 from cim.ingest.files import Delivery, archive_copy, scan_landing, sha256_of
 from cim.ingest.readers import UnreadableFile, read_delivery
-from cim.ingest.rules import duplicate_key_sql, plan_checks
+from cim.ingest.rules import plan_checks
 from cim.settings import Paths, pseudonym_key
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,6 @@ class FeedRunner:
                 parsed = read_delivery(self.con, contract, archived, Path(workdir))
                 plan = plan_checks(contract, parsed.headers, self.area_codes, self.key)
                 self.con.execute(plan.sql, plan.params)
-                if dup := duplicate_key_sql(contract):
-                    self.con.execute(dup)
             except (UnreadableFile, UnicodeError, OSError) as exc:
                 outcome.status, outcome.reason = store.REJECTED, _first_line(exc)
                 self._write_ledger(outcome, delivery, contract, archived, load_id)

@@ -88,6 +88,15 @@ def _header_line(path: Path, header_row: int, delimiter: str, quote: str) -> lis
     return [h.strip() for h in header]
 
 
+def _drop_incoming(con: duckdb.DuckDBPyConnection) -> None:
+    """``incoming`` is a view for CSV and a table for JSON; the last file's may be either."""
+    for kind in ("VIEW", "TABLE"):
+        try:
+            con.execute(f"DROP {kind} IF EXISTS incoming")
+        except duckdb.CatalogException:
+            continue
+
+
 def _load_csv(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -121,8 +130,10 @@ def _load_csv(
     )
     row_number = "CAST(__row AS BIGINT)" if row_column else f"rowid + {skip + 1}"
     cols = ", ".join(f"column{i}" for i in range(width))
+    _drop_incoming(con)
+    # a view, not a copy: the checks read the file's rows once, straight from the reader
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {cols}, {row_number} AS _row_number "
+        f"CREATE TEMP VIEW incoming AS SELECT {cols}, {row_number} AS _row_number "
         "FROM incoming_read"
     )
     con.execute(
@@ -226,8 +237,9 @@ def _load_json(con: duckdb.DuckDBPyConnection, path: Path, contract: FeedContrac
         f"p{i}": "/" + h.replace("~", "~0").replace("/", "~1") for i, h in enumerate(headers)
     }
     cols = ", ".join(f"json_extract_string(rec, ${p}) AS column{p[1:]}" for p in pointers)
+    _drop_incoming(con)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {cols}{',' if cols else ''} "
+        f"CREATE TEMP TABLE incoming AS SELECT {cols}{',' if cols else ''} "
         "rowid + 1 AS _row_number FROM incoming_records",
         pointers,
     )

@@ -263,31 +263,37 @@ def plan_checks(
     layer3 = (
         f"SELECT _row_number, _row_text, {', '.join(finals)}, {', '.join(checks)} FROM ({layer2})"
     )
-    sql = (
-        f"CREATE OR REPLACE TEMP TABLE checked AS SELECT * EXCLUDE ({errors}), "
+    select = (
+        f"SELECT * EXCLUDE ({errors}), "
         f"list_filter([{errors}], lambda x: x IS NOT NULL) AS _errors, "
         f"coalesce({first}) AS _error_column FROM ({layer3})"
+    )
+    # one statement, one materialisation: the row's text is kept for rejected rows only
+    sql = (
+        "CREATE OR REPLACE TEMP TABLE checked AS SELECT * REPLACE (CASE WHEN len(_errors) > 0 "
+        f"THEN _row_text END AS _row_text) FROM ({_with_duplicate_keys(contract, select)})"
     )
     used = set(re.findall(r"\$(\w+)", sql))
     params = {k: v for k, v in params.items() if k in used}
     return CheckPlan(sql=sql, params=params, select_accepted=accepted, warnings=warnings)
 
 
-def duplicate_key_sql(contract: FeedContract) -> str | None:
+def _with_duplicate_keys(contract: FeedContract, select: str) -> str:
     """Reject a second row with the same key as an earlier valid row of the same file."""
     if not contract.keys:
-        return None
+        return select
     keys = ", ".join(quote_ident(k) for k in contract.keys)
     shown = " || ', ' || ".join(
         f"'{k}=' || coalesce(CAST({quote_ident(k)} AS VARCHAR), '')" for k in contract.keys
     )
     return (
-        "CREATE OR REPLACE TEMP TABLE checked AS SELECT * EXCLUDE (_first) REPLACE ("
+        "SELECT * EXCLUDE (_first) REPLACE ("
         "CASE WHEN _first IS NOT NULL AND _first <> _row_number THEN "
         f"list_append(_errors, 'duplicate key (' || {shown} || '): first seen on row ' || _first) "
         "ELSE _errors END AS _errors, "
         "CASE WHEN _first IS NOT NULL AND _first <> _row_number THEN "
         f"coalesce(_error_column, '{contract.keys[0]}') ELSE _error_column END AS _error_column"
         ") FROM (SELECT *, CASE WHEN len(_errors) = 0 THEN "
-        f"min(_row_number) OVER (PARTITION BY len(_errors) = 0, {keys}) END AS _first FROM checked)"
+        f"min(_row_number) OVER (PARTITION BY len(_errors) = 0, {keys}) END AS _first "
+        f"FROM ({select}))"
     )
