@@ -19,7 +19,7 @@ UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
 
 
-.PHONY: help setup run serve pipeline demo dev test lint format ledger check-config docs health snapshots rollback impact clean
+.PHONY: help setup run serve pipeline demo dev test lint format ledger check-config docs health snapshots rollback impact bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ rollback: setup  ## serve the snapshot before the current one (TO=<id> for anoth
 
 impact: setup  ## impact estimate on a CSV panel (PANEL=file.csv) or an action (ACTION=.. INDICATOR=..)
 	@$(BIN)/cim impact $(PANEL) $(if $(ACTION),--action $(ACTION)) $(if $(INDICATOR),--indicator $(INDICATOR)) $(IMPACT_ARGS)
+
+bench: setup  ## benchmarks vs bare DuckDB (SCALES="1000000 3000000 10000000"; default 1000000)
+	@$(BIN)/python -m benchmarks.run --scales $(or $(SCALES),1000000) $(BENCH_ARGS)
 
 docs: setup  ## dbt docs (catalog of every model and column) into dbt_project/target
 	@CIM_WAREHOUSE="$(CIM_HOME)/warehouse.duckdb" $(BIN)/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project --quiet

@@ -48,6 +48,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+INGEST_MEMORY_LIMIT = os.environ.get("CIM_INGEST_MEMORY_LIMIT", "1GB")
+
+
 class FeedRunner:
     """Loads the deliveries of one city into the warehouse, feed by feed."""
 
@@ -61,6 +64,9 @@ class FeedRunner:
     ):
         self.con, self.city, self.paths, self.run_id = con, city, paths, run_id
         self.report = report or log.warning
+        # one file at a time needs little memory; without a cap DuckDB keeps every block
+        # it wrote cached (up to 80% of RAM) and a 10M-row history passes 2 GB
+        con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
         store.ensure_meta(con)
         for contract in city.contracts:
             store.ensure_raw_table(con, contract)
