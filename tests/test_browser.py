@@ -7,28 +7,13 @@ Screenshots of every page go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from app.headless import CHROMIUM, FLAGS, dashboard
 from tests.conftest import REPO
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = REPO / "test-artifacts" / "screenshots"
 pytestmark = pytest.mark.slow
 
@@ -41,50 +26,11 @@ def _require_browser() -> None:
     pytest.skip(f"{CHROMIUM} not installed (sudo apt-get install -y chromium)")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(demo_build):
     _require_browser()
-    port = _free_port()
-    env = os.environ | {"CIM_HOME": str(demo_build.paths.home)}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "app" / "main.py"),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, "streamlit did not start"
-            time.sleep(0.5)
-    yield url
-    server.terminate()
-    server.wait(timeout=20)
+    with dashboard(demo_build.paths.home) as url:
+        yield url
 
 
 PAGES = {  # page -> (query string, fragments that must be visible, read from the mart)
