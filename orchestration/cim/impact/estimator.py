@@ -231,7 +231,6 @@ def _estimate(panel: LongPanel, est: Estimate, opt: Options, first: int, starts:
     if common_start:
         treated_idx = [panel.areas.index(a) for a in panel.treated_areas]
         sets = permutation.assignments(len(panel.areas), treated_idx, opt.max_assignments, opt.seed)
-        est.placebo_sets = len(sets)
         post = (codes.period >= first).astype(float)
         regressors = sets[:, codes.area].T * post[:, None]
         ab = permutation.placebo_slopes(codes, regressors, np.column_stack([codes.y, d]))
@@ -250,7 +249,7 @@ def _estimate(panel: LongPanel, est: Estimate, opt: Options, first: int, starts:
         est.p_value = est.cluster_p_value
     elif (
         sets is not None
-        and len(sets) >= opt.min_assignments
+        and est.placebo_sets >= opt.min_assignments
         and math.isfinite(est.placebo_lower)
         and math.isfinite(est.placebo_upper)
     ):
@@ -270,14 +269,16 @@ def _estimate(panel: LongPanel, est: Estimate, opt: Options, first: int, starts:
         est.guard_rails_failed.append(
             f"{did.clusters} areas, {est.n_treated} treated: too few for a cluster-robust "
             f"interval ({opt.min_clusters} areas and {opt.min_treated_clusters} treated "
-            f"needed), and {len(sets)} placebo sets give no bounded placebo interval"
+            f"needed), and {est.placebo_sets} placebo sets give no bounded placebo interval"
         )
     slope, cluster_p, placebo_p = _pretrend(
         panel, first, sets if est.interval_method == "placebo_in_space" else None
     )
     est.pretrend_slope = slope
     est.pretrend_p_value = placebo_p if est.interval_method == "placebo_in_space" else cluster_p
-    if not est.pretrend_p_value >= opt.pretrend_alpha:  # NaN: could not be tested
+    if math.isnan(est.pretrend_p_value):
+        est.guard_rails_failed.append("the trends before the start could not be compared")
+    elif est.pretrend_p_value < opt.pretrend_alpha:
         est.guard_rails_failed.append(
             f"treated areas trended differently before the start (p = {est.pretrend_p_value:.3f})"
         )
