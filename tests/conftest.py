@@ -16,6 +16,10 @@ from cim.city import City, load_city
 from cim.ingest import FeedRunner, FileOutcome
 from cim.ingest.files import scan_landing
 
+# Files written by a test are complete at once: no settle wait (tests of the settle
+# interval set it themselves).
+os.environ.setdefault("CIM_SETTLE_SECONDS", "0")
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CITY = REPO / "cities" / "demo"
 

@@ -142,14 +142,24 @@ def test_personal_data_does_not_survive_ingestion(demo_build):
 
 
 def test_dropping_every_file_again_adds_no_row(demo_build, tmp_path, monkeypatch):
+    """Every file sent again, in receipt order: the data in force ends exactly as before.
+
+    Bytes equal to the delivery in force are duplicates; an original that a correction
+    had superseded is applied again and then superseded again by its re-sent correction,
+    and a rejected file is tried again and rejected again for the same reason.
+    """
     home = tmp_path / "home"
     shutil.copytree(demo_build.paths.home, home, ignore=shutil.ignore_patterns("landing"))
     (home / "landing").mkdir()
     archived = demo_build.query(
-        "SELECT original_name, archive_path, received_at FROM meta.file_ledger "
+        "SELECT original_name, archive_path, received_at, status FROM meta.file_ledger "
         "WHERE sha256 IS NOT NULL"
     )
-    for name, archive_path, received in archived:
+    in_force_sql = (
+        "SELECT feed, period, sha256 FROM meta.file_ledger WHERE status = 'loaded' ORDER BY 1, 2"
+    )
+    in_force = demo_build.query(in_force_sql)
+    for name, archive_path, received, _ in archived:
         target = home / "landing" / name
         shutil.copyfile(str(archive_path).replace(str(demo_build.paths.home), str(home)), target)
         stamp = received.replace(tzinfo=dt.UTC).timestamp()
@@ -182,5 +192,13 @@ def test_dropping_every_file_again_adds_no_row(demo_build, tmp_path, monkeypatch
             [result.run_id],
         ).fetchall()
     )
+    again = con.execute(in_force_sql).fetchall()
     con.close()
-    assert statuses == {"duplicate": len(archived)}
+    assert again == in_force
+    rejected_before = sum(1 for *_, status in archived if status == "rejected")
+    superseded_before = sum(1 for *_, status in archived if status == "superseded")
+    assert sum(statuses.values()) == len(archived)  # every file accounted for
+    assert statuses["rejected"] == rejected_before
+    # each superseded original is applied again and superseded again by its correction
+    assert statuses["superseded"] == superseded_before
+    assert 0 < statuses["loaded"] <= superseded_before

@@ -192,7 +192,9 @@ def test_extra_column_is_a_warning_and_the_file_loads(warehouse):
     warehouse.drop(POLICE, police_csv([[*police_row(1), "ok"]], header=header), "cp1252")
     [outcome] = warehouse.ingest()
     assert outcome.status == "loaded"
-    assert outcome.warnings == ["extra column 'Opmerking' is not in the contract and was ignored"]
+    assert outcome.warnings == [
+        "extra column 'Opmerking' (field 10) is not in the contract and was ignored"
+    ]
     assert warehouse.one("SELECT warnings FROM meta.file_ledger") == (outcome.warnings,)
 
 
@@ -236,7 +238,8 @@ def test_symlink_out_of_landing_is_refused_without_reading_it(warehouse, tmp_pat
     (warehouse.paths.landing / POLICE).symlink_to(secret)
     [outcome] = warehouse.ingest()
     assert outcome.status == "refused"
-    assert "symbolic link" in outcome.reason and "outside the landing folder" in outcome.reason
+    assert "symbolic link" in outcome.reason
+    assert str(secret) not in outcome.reason  # a server path is never named
     assert secret.read_text() == "root:x:0:0\n"  # untouched
     assert warehouse.one("SELECT count(*) FROM raw.police_incidents") == (0,)
 

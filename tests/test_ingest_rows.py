@@ -45,7 +45,7 @@ def test_police_file_types_values_and_keeps_lineage(warehouse):
         ({"Datum registratie": ""}, "registered_on", "required value missing"),
         ({"Feitcategorie": "moord"}, "offence_category", "is not allowed; allowed: woninginbraak"),
         ({"Statistische sector": "04017G001"}, "area_code", "not a known neighbourhood code"),
-        ({"Schade EUR": "twaalf"}, "damage_eur", "is not a number (decimal mark ',')"),
+        ({"Schade EUR": "twaalf"}, "damage_eur", "is not a number (decimal mark ','"),
         ({"Registratienummer": ""}, "incident_id", "required value missing"),
     ],
 )

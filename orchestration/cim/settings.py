@@ -15,6 +15,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CITY = REPO_ROOT / "cities" / "demo"
+# DuckDB memory for checking one file: without a cap DuckDB keeps every block it wrote
+# cached (up to 80% of RAM); a file that needs more is rejected with this figure named.
+INGEST_MEMORY_LIMIT = os.environ.get("CIM_INGEST_MEMORY_LIMIT", "1GB")
 
 
 @dataclass(frozen=True)

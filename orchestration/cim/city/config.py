@@ -14,7 +14,7 @@ import csv
 import datetime as dt
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -63,6 +63,24 @@ class ImpactSettings(_Strict):
     pretrend_alpha: float = Field(0.05, gt=0, lt=1)
 
 
+class IngestionSettings(_Strict):
+    """How the landing folder is read: when a file counts as complete, and what it may cost."""
+
+    # A file whose size or modification time still changes over this many seconds is
+    # still being uploaded: it waits for the next run (uploads may also use a temporary
+    # ``.partial`` or hidden name and rename it when complete).
+    settle_seconds: float = Field(5, ge=0)
+    # ``platform_clock``: received_at is when the file appeared in the landing folder on
+    # this server. ``file_mtime`` trusts the sender's modification time instead: only
+    # for simulations such as the demo city, which replays years of deliveries at once.
+    receipt_time: Literal["platform_clock", "file_mtime"] = "platform_clock"
+    # A spreadsheet (a zip archive) may not unpack to more than this: zip bombs.
+    max_unpacked_mb: float = Field(256, gt=0)
+    # Periods more than this many days after the run date are quarantined as implausible.
+    future_tolerance_days: int = Field(0, ge=0)
+    earliest_year: int = Field(1900, ge=1000)
+
+
 class CitySettings(_Strict):
     id: Identifier
     name: str
@@ -73,6 +91,7 @@ class CitySettings(_Strict):
     areas_file: str = "areas.csv"
     boundaries_file: str | None = None
     max_file_mb: float = Field(512, gt=0)
+    ingestion: IngestionSettings = IngestionSettings()
     impact: ImpactSettings = ImpactSettings()
 
 

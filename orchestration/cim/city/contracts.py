@@ -76,6 +76,10 @@ class Dialect(_Strict):
 class Period(_Strict):
     grain: Grain
     from_filename: str | None = None
+    # A date column that should fall inside the delivered period (e.g. the registration
+    # date of a monthly file): rows outside it are loaded as delivered, and counted in
+    # a warning so the backbone can ask the partner.
+    date_column: Identifier | None = None
 
     @model_validator(mode="after")
     def _regex_has_groups(self) -> Period:
@@ -166,6 +170,13 @@ class FeedContract(_Strict):
                 f"dialect.skip_rows_where.column {self.dialect.skip_rows_where.column!r} "
                 f"is not a column; columns are {names}"
             )
+        date_column = self.period.date_column
+        if date_column is not None and (
+            date_column not in names or self.column(date_column).type not in {"date", "timestamp"}
+        ):
+            raise ValueError(
+                f"period.date_column {date_column!r} must be a date or timestamp column"
+            )
         if self.dialect.sheet is not None and self.format != "xlsx":
             raise ValueError("dialect.sheet only applies to format xlsx")
         return self
@@ -182,14 +193,32 @@ class FeedContract(_Strict):
     def contact_email(self) -> str | None:
         return self.contact.email if self.contact else None
 
-    def period_of(self, file_name: str) -> str | None:
-        """The period a delivery covers, read from its file name (None: not recognisable)."""
+    def periods_in(self, file_name: str) -> list[str]:
+        """Every distinct period the file name states, in order (normally exactly one).
+
+        A name such as ``export_2024-02-05_voor_2024-01.csv`` states two; taking the
+        first would file January's rows under February.
+        """
         grain = self.period.grain
         if grain == "snapshot":
-            return "snapshot"
-        match = re.search(self.period.from_filename or "", file_name)
-        if not match:
-            return None
+            return ["snapshot"]
+        found: list[str] = []
+        pattern = re.compile(self.period.from_filename or "")
+        start = 0
+        while (match := pattern.search(file_name, start)) is not None:
+            period = self._period_from(match)
+            if period is not None and period not in found:
+                found.append(period)
+            start = match.start() + 1
+        return found
+
+    def period_of(self, file_name: str) -> str | None:
+        """The period a delivery covers, read from its file name (None: not recognisable)."""
+        periods = self.periods_in(file_name)
+        return periods[0] if periods else None
+
+    def _period_from(self, match: re.Match[str]) -> str | None:
+        grain = self.period.grain
         year = int(match["year"])
         if grain == "month":
             month = int(match["month"])

@@ -6,9 +6,11 @@ commit together, so a crash leaves either the whole delivery or none of it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -20,12 +22,16 @@ import duckdb
 from cim.city import City, FeedContract
 from cim.faults import pause_at
 from cim.ingest import store
-from cim.ingest.files import Delivery, archive_copy, scan_landing, sha256_of
+from cim.ingest.files import Delivery, FileChanged, scan_landing, short_name, take_copy
 from cim.ingest.readers import UnreadableFile, read_delivery
 from cim.ingest.rules import plan_checks
-from cim.settings import Paths, pseudonym_key
+from cim.quality.periods import period_end, period_start
+from cim.settings import INGEST_MEMORY_LIMIT, Paths, as_of, pseudonym_key
 
 log = logging.getLogger(__name__)
+
+# not a ledger status: a file still being uploaded stays in the landing folder
+WAITING = "waiting"
 
 
 @dataclass
@@ -42,13 +48,11 @@ class FileOutcome:
     rows_rejected: int = 0
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
+    load_id: str | None = None
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-INGEST_MEMORY_LIMIT = os.environ.get("CIM_INGEST_MEMORY_LIMIT", "1GB")
 
 
 class FeedRunner:
@@ -80,63 +84,173 @@ class FeedRunner:
         return [self.ingest_one(d) for d in deliveries]
 
     def ingest_one(self, delivery: Delivery) -> FileOutcome:
+        """Apply one landing entry; whatever goes wrong stays with this file."""
+        if delivery.settling:
+            self.report(
+                f"file {delivery.name!r} is still being written (it changed during the last "
+                "seconds); it will be taken by the next run"
+            )
+            return FileOutcome(delivery.name, delivery.feed, WAITING)
         if delivery.refusal:
             return self._refuse(delivery)
         contract = self.city.contract_by_feed[delivery.feed]
+        limit = self.city.max_file_bytes(contract)
         try:
-            sha = sha256_of(delivery.path)
+            sha, archived = take_copy(delivery, self.paths.archive, limit)
+        except FileChanged as exc:
+            self.report(f"file {delivery.name!r} is still being written ({exc}); taken later")
+            return FileOutcome(delivery.name, contract.feed, WAITING)
         except OSError as exc:
-            return self._refuse(delivery, f"could not read the file ({exc}); resend it")
-        previous = self.con.execute(
-            "SELECT original_name, loaded_at FROM meta.file_ledger WHERE feed = ? AND sha256 = ? "
-            "AND status <> 'duplicate' ORDER BY loaded_at LIMIT 1",
-            [contract.feed, sha],
+            return self._refuse(delivery, f"could not be read ({_os_reason(exc)}); resend it")
+        try:
+            outcome = self._apply(delivery, contract, sha, archived)
+        except (duckdb.Error, MemoryError, RecursionError, ValueError, OSError) as exc:
+            # an engine failure on one file must not stop the other files and feeds
+            self._rollback_quietly()
+            outcome = FileOutcome(
+                delivery.name,
+                contract.feed,
+                store.REJECTED,
+                sha,
+                delivery.period,
+                reason=(
+                    f"the file could not be processed ({type(exc).__name__}); it is kept in "
+                    "the archive: ask a data engineer to look at this file"
+                ),
+            )
+            self._write_ledger(outcome, delivery, contract, archived, uuid.uuid4().hex)
+            self.report(f"{contract.feed}: file {delivery.name!r} rejected whole: {outcome.reason}")
+        _remove_if_unchanged(delivery)
+        return outcome
+
+    # -- steps ------------------------------------------------------------------
+    def _apply(
+        self, delivery: Delivery, contract: FeedContract, sha: str, archived: Path
+    ) -> FileOutcome:
+        periods = contract.periods_in(delivery.name)
+        period = periods[0] if len(periods) == 1 else None
+        current = self.con.execute(
+            "SELECT original_name, loaded_at FROM meta.file_ledger WHERE feed = ? "
+            "AND sha256 = ? AND status = 'loaded' AND period IS NOT DISTINCT FROM ? LIMIT 1",
+            [contract.feed, sha, period],
         ).fetchone()
-        archived = archive_copy(delivery.path, self.paths.archive, sha)
-        if previous:
+        if current:
+            # the same bytes as the delivery now in force for this period: nothing to do.
+            # The same bytes as a superseded, withdrawn or rejected delivery are applied
+            # again below: that is how a partner undoes a bad correction, or how a file
+            # rejected before a contract fix gets in.
             outcome = FileOutcome(
                 delivery.name,
                 contract.feed,
                 store.DUPLICATE,
                 sha,
-                contract.period_of(delivery.name),
+                period,
                 reason=(
-                    f"identical to {previous[0]!r} received {previous[1]:%Y-%m-%d %H:%M}; "
-                    "nothing changed"
+                    f"identical to {current[0]!r} received {current[1]:%Y-%m-%d %H:%M}, the "
+                    "delivery in force for this period; nothing changed"
                 ),
             )
             self._write_ledger(outcome, delivery, contract, archived, uuid.uuid4().hex)
-        else:
-            outcome = self._load(delivery, contract, sha, archived)
-        delivery.path.unlink(missing_ok=True)
+            return outcome
+        outcome = self._load(delivery, contract, sha, archived, periods)
+        earlier = self.con.execute(
+            "SELECT original_name, status, loaded_at FROM meta.file_ledger WHERE feed = ? "
+            "AND sha256 = ? AND load_id <> ? AND status IN ('superseded', 'rejected', "
+            "'withdrawn') ORDER BY loaded_at DESC LIMIT 1",
+            [contract.feed, sha, outcome.load_id],
+        ).fetchone()
+        if earlier and outcome.status == store.LOADED:
+            note = (
+                f"the same file was received before as {earlier[0]!r} ({earlier[1]} on "
+                f"{earlier[2]:%Y-%m-%d}); applied again as the delivery in force"
+            )
+            self.con.execute(
+                "UPDATE meta.file_ledger SET warnings = list_append(warnings, ?) WHERE load_id = ?",
+                [note, outcome.load_id],
+            )
+            outcome.warnings.append(note)
         return outcome
 
-    # -- steps ------------------------------------------------------------------
+    def _period_problem(self, contract: FeedContract, name: str, periods: list[str]) -> str | None:
+        """Why the file's period cannot be trusted, or None."""
+        if not periods:
+            return (
+                "the file name does not say which period it covers; expected a name "
+                f"matching {contract.period.from_filename!r}: rename it and resend"
+            )
+        if len(periods) > 1:
+            return (
+                f"the file name states several periods ({', '.join(periods)}); rename it so "
+                "that it names only the period it covers, and resend"
+            )
+        period, grain = periods[0], contract.period.grain
+        start = period_start(period, grain)
+        if start is None:
+            return None  # a snapshot
+        rules = self.city.settings.ingestion
+        if start.year < rules.earliest_year:
+            return (
+                f"quarantined: period {period} lies before {rules.earliest_year}, which is not "
+                "plausible; check the file name and resend"
+            )
+        today = as_of()
+        if start > today + dt.timedelta(days=rules.future_tolerance_days):
+            return (
+                f"quarantined: period {period} has not started yet (today is {today}); "
+                "check the file name and resend. Nothing was loaded"
+            )
+        return None
+
     def _load(
-        self, delivery: Delivery, contract: FeedContract, sha: str, archived: Path
+        self,
+        delivery: Delivery,
+        contract: FeedContract,
+        sha: str,
+        archived: Path,
+        periods: list[str],
     ) -> FileOutcome:
         load_id = uuid.uuid4().hex
         outcome = FileOutcome(
-            delivery.name, contract.feed, store.LOADED, sha, contract.period_of(delivery.name)
+            delivery.name,
+            contract.feed,
+            store.LOADED,
+            sha,
+            periods[0] if len(periods) == 1 else None,
+            load_id=load_id,
         )
+        limits = self.city.settings.ingestion
         with tempfile.TemporaryDirectory(prefix="cim-ingest-") as workdir:
             try:
-                if outcome.period is None:
-                    raise UnreadableFile(
-                        f"the file name does not say which period it covers; expected a name "
-                        f"matching {contract.period.from_filename!r}: rename it and resend"
-                    )
-                parsed = read_delivery(self.con, contract, archived, Path(workdir))
-                plan = plan_checks(contract, parsed.headers, self.area_codes, self.key)
+                if problem := self._period_problem(contract, delivery.name, periods):
+                    raise UnreadableFile(problem)
+                parsed = read_delivery(
+                    self.con,
+                    contract,
+                    archived,
+                    Path(workdir),
+                    int(limits.max_unpacked_mb * 1024 * 1024),
+                )
+                plan = plan_checks(
+                    contract, parsed.headers, self.area_codes, self.key, limits.earliest_year
+                )
                 self.con.execute(plan.sql, plan.params)
             except (UnreadableFile, UnicodeError, OSError) as exc:
-                outcome.status, outcome.reason = store.REJECTED, _first_line(exc)
+                outcome.status = store.REJECTED
+                outcome.reason = (
+                    _first_line(exc)
+                    if isinstance(exc, UnreadableFile)
+                    else (f"the file could not be read ({_os_reason(exc)})")
+                )
                 self._write_ledger(outcome, delivery, contract, archived, load_id)
                 self.report(
                     f"{contract.feed}: file {delivery.name!r} rejected whole: {outcome.reason}"
                 )
                 return outcome
-        outcome.warnings = plan.warnings
+        outcome.warnings = [
+            *parsed.warnings,
+            *plan.warnings,
+            *self._dates_outside(contract, outcome),
+        ]
         outcome.rows_accepted, outcome.rows_rejected, summary_rows = self.con.execute(
             "SELECT count(*) FILTER (len(_errors) = 0), count(*) FILTER (len(_errors) > 0), "
             "count(*) FILTER (_errors[1] LIKE 'summary row %') FROM checked"
@@ -168,8 +282,31 @@ class FeedRunner:
                 f"{outcome.rows_read} rows rejected (see meta.rejected_rows, load_id {load_id})"
             )
         for warning in outcome.warnings:
-            self.report(f"{contract.feed}: file {delivery.name!r}: schema drift: {warning}")
+            self.report(f"{contract.feed}: file {delivery.name!r}: {warning}")
         return outcome
+
+    def _dates_outside(self, contract: FeedContract, outcome: FileOutcome) -> list[str]:
+        """Rows whose period date lies outside the delivered period, as one warning."""
+        column, grain = contract.period.date_column, contract.period.grain
+        start, end = period_start(outcome.period, grain), period_end(outcome.period, grain)
+        if column is None or start is None or end is None:
+            return []
+        name = store.quote_ident(column)
+        outside, first = self.con.execute(
+            f"SELECT count(*), min(_row_number) FROM checked WHERE len(_errors) = 0 "
+            f"AND ({name} < ? OR {name} >= ?)",
+            [start, end],
+        ).fetchone()
+        if not outside:
+            return []
+        return [
+            f"{outside} row(s) have {column} outside the period {outcome.period} (first on row "
+            f"{first}); loaded under {outcome.period} as delivered: check with the partner"
+        ]
+
+    def _rollback_quietly(self) -> None:
+        with contextlib.suppress(duckdb.Error):  # no transaction was open
+            self.con.execute("ROLLBACK")
 
     def _replace_period(
         self, contract: FeedContract, outcome: FileOutcome, columns: list[str], load_id: str
@@ -211,12 +348,21 @@ class FeedRunner:
         reason = reason or delivery.refusal
         refused_dir = self.paths.home / "refused"
         refused_dir.mkdir(exist_ok=True)
-        target = refused_dir / f"{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}-{delivery.name}"
-        os.replace(delivery.path, target)
+        moved = f"{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}-{short_name(delivery.name)}"
+        target = refused_dir / moved
+        try:
+            os.replace(delivery.path, target)
+            where = f"moved to refused/{moved}"
+        except OSError as exc:
+            where = (
+                f"could not be moved aside ({_os_reason(exc)}): remove it from the landing folder"
+            )
         contract = self.city.contract_by_feed.get(delivery.feed or "")
-        outcome = FileOutcome(delivery.name, delivery.feed, store.REFUSED, reason=reason)
+        outcome = FileOutcome(
+            delivery.name, delivery.feed, store.REFUSED, period=delivery.period, reason=reason
+        )
         self._write_ledger(outcome, delivery, contract, target, uuid.uuid4().hex)
-        self.report(f"file {delivery.name!r} refused: {reason} (moved to {target})")
+        self.report(f"file {delivery.name!r} refused: {reason} ({where})")
         return outcome
 
     def _write_ledger(
@@ -248,8 +394,8 @@ class FeedRunner:
                 outcome.rows_accepted,
                 outcome.rows_rejected,
                 outcome.status,
-                outcome.reason,
-                outcome.warnings,
+                scrub(outcome.reason, self.paths),
+                [scrub(w, self.paths) for w in outcome.warnings],
                 str(archived),
             ],
         )
@@ -257,6 +403,32 @@ class FeedRunner:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip() or type(exc).__name__
+
+
+def _os_reason(exc: OSError) -> str:
+    """An operating-system error without the path it names (paths are server internals)."""
+    return exc.strerror or type(exc).__name__
+
+
+_TEMP = re.compile(r"/[^\s'\"]*cim-ingest-[^\s'\"]*")
+
+
+def scrub(text: str | None, paths: Paths) -> str | None:
+    """A message fit for the ledger: no server paths (the deployment folder, temp files)."""
+    if text is None:
+        return None
+    text = text.replace(str(paths.home), "CIM_HOME")
+    return _TEMP.sub("<file>", text)
+
+
+def _remove_if_unchanged(delivery: Delivery) -> None:
+    """Take the file out of the landing folder, unless a new upload replaced it meanwhile."""
+    try:
+        st = os.stat(delivery.path, follow_symlinks=False)
+    except OSError:
+        return
+    if (st.st_size, st.st_mtime_ns, st.st_ino) == delivery.signature:
+        delivery.path.unlink(missing_ok=True)
 
 
 def ingest_landing(

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from cim.city import FeedContract
-from cim.city.contracts import Column
+from cim.city.contracts import NUMERIC_TYPES, Column
 from cim.ingest.readers import UnreadableFile
 from cim.ingest.store import quote_ident, suppressed_flag
 
@@ -36,7 +36,12 @@ def _norm(text: str) -> str:
 
 
 def map_headers(contract: FeedContract, headers: list[str]) -> tuple[dict[str, int], list[str]]:
-    """Find each contract column in the file's header; explain drift in partner terms."""
+    """Find each contract column in the file's header; explain drift in partner terms.
+
+    When the header line holds none of the contract's names, it is most likely a data
+    line (the header is missing): its texts are then never repeated in a message, as
+    they can be a victim's name or a national number.
+    """
     position = {}
     for index, header in enumerate(headers):
         position.setdefault(_norm(header), index)
@@ -51,23 +56,42 @@ def map_headers(contract: FeedContract, headers: list[str]) -> tuple[dict[str, i
             missing.append(column)
         else:
             warnings.append(f"optional column {column.header!r} is missing; its values are empty")
+    row = contract.dialect.header_row
+    if not mapping:
+        expected = ", ".join(repr(c.header) for c in contract.columns if c.required)
+        advice = "is the header line missing, or on another line than dialect.header_row?"
+        if len(headers) == 1:
+            advice = (
+                f"the line was not split on {contract.dialect.delimiter!r}: is the file using "
+                "another delimiter? Fix dialect.delimiter or ask for the agreed format"
+            )
+        raise UnreadableFile(
+            f"line {row} (the header) has {len(headers)} field(s) and none is a column of the "
+            f"contract (expected {expected}); {advice}"
+        )
     used = set(mapping.values())
     extra = [h for i, h in enumerate(headers) if i not in used]
     if missing:
         problems = []
         for column in missing:
             hint = difflib.get_close_matches(column.header, extra, n=1, cutoff=0.6)
-            renamed = f" (renamed to {hint[0]!r}?)" if hint else ""
+            renamed = f" (renamed to {_shown(hint[0])}?)" if hint else ""
             problems.append(f"required column {column.header!r}{renamed} is missing")
-        advice = "ask the partner to restore the header, or add the new name to `aliases`"
-        if len(headers) == 1 and any(d in headers[0] for d in ",;\t|"):
-            advice = (
-                f"the header was not split on {contract.dialect.delimiter!r}: is the file "
-                "using another delimiter? Fix dialect.delimiter or ask for the agreed format"
-            )
-        raise UnreadableFile(f"{'; '.join(problems)}. The file has columns {headers}; {advice}")
-    warnings += [f"extra column {h!r} is not in the contract and was ignored" for h in extra]
+        raise UnreadableFile(
+            f"{'; '.join(problems)}. Line {row} has {len(headers)} fields, {len(mapping)} of "
+            "them known; ask the partner to restore the header, or add the new name to `aliases`"
+        )
+    warnings += [
+        f"extra column {_shown(h)} (field {i + 1}) is not in the contract and was ignored"
+        for i, h in enumerate(headers)
+        if i not in used
+    ]
     return mapping, warnings
+
+
+def _shown(header: str) -> str:
+    """A header text in a message: short, so a stray value cannot say much."""
+    return repr(header if len(header) <= 40 else header[:37] + "...")
 
 
 def _code(column: Column, text: str) -> str:
@@ -78,24 +102,47 @@ def _code(column: Column, text: str) -> str:
     return code
 
 
-_INTEGER = "'[+-]?[0-9]+'"
-_DECIMAL = "'[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)'"
+def number_pattern(contract: FeedContract, whole: bool) -> str:
+    """The full-match pattern of a number written with the contract's marks.
+
+    Thousands separators only in valid positions (``1.234.567,8`` but not ``1.2.3,4``),
+    and no other decimal mark: ``1,234.5`` under a decimal-comma contract is rejected
+    instead of read as 1.2345.
+    """
+    decimal = re.escape(contract.dialect.decimal)
+    thousands = contract.dialect.thousands
+    if thousands is None:
+        integer = "[0-9]+"
+    else:
+        marks = "[ \u00a0\u202f]" if thousands == " " else re.escape(thousands)
+        integer = f"(?:[0-9]{{1,3}}(?:{marks}[0-9]{{3}})+|[0-9]+)"
+    fraction = f"(?:{decimal}0*)?" if whole else f"(?:{decimal}[0-9]*)?"
+    body = f"{integer}{fraction}" if whole else f"(?:{integer}{fraction}|{decimal}[0-9]+)"
+    return f"[+-]?{body}"
 
 
 def _typed(column: Column, s: str, p: str) -> str:
     """Expression giving the typed value of text ``s``, NULL when it does not parse."""
-    number = f"replace(replace({s}, coalesce($thousands, chr(0)), ''), $decimal, '.')"
+    # the pattern has already vetted where each mark may stand: dropping every grouping
+    # mark (any space for a space contract) and turning the decimal mark into '.' is safe
+    number = (
+        f"replace(regexp_replace({s}, $grouping, '', 'g'), $decimal, '.')"
+        if column.type in NUMERIC_TYPES
+        else s
+    )
     match column.type:
         case "integer":
-            cast = f"TRY_CAST({number} AS BIGINT)"
-            return f"CASE WHEN regexp_full_match({number}, {_INTEGER}) THEN {cast} END"
+            cast = f"TRY_CAST(TRY_CAST({number} AS DECIMAL(38, 10)) AS BIGINT)"
+            return f"CASE WHEN regexp_full_match({s}, $integer_pattern) THEN {cast} END"
         case "decimal":
             cast = f"TRY_CAST({number} AS DOUBLE)"
-            return f"CASE WHEN regexp_full_match({number}, {_DECIMAL}) THEN {cast} END"
+            return f"CASE WHEN regexp_full_match({s}, $decimal_pattern) THEN {cast} END"
         case "date":
-            return f"CAST(TRY_STRPTIME({s}, $date_format) AS DATE)"
+            parsed = f"CAST(TRY_STRPTIME({s}, $date_format) AS DATE)"
+            return f"CASE WHEN year({parsed}) BETWEEN $earliest_year AND 9999 THEN {parsed} END"
         case "timestamp":
-            return f"TRY_STRPTIME({s}, $timestamp_format)"
+            parsed = f"TRY_STRPTIME({s}, $timestamp_format)"
+            return f"CASE WHEN year({parsed}) BETWEEN $earliest_year AND 9999 THEN {parsed} END"
         case "boolean":
             word = f"lower({s})"
             return (
@@ -113,8 +160,11 @@ def _typed(column: Column, s: str, p: str) -> str:
 
 
 def _error(column: Column, s: str, typed: str, p: str, contract: FeedContract) -> str:
-    """First broken rule of one column as a readable reason, NULL when the value is fine."""
-    numeric = column.type in {"integer", "decimal"}
+    """First broken rule of one column as a readable reason, NULL when the value is fine.
+
+    Rules are ordered: NUL bytes, a "Totaal" row, required, type, allowed values.
+    """
+    numeric = column.type in NUMERIC_TYPES
     missing = (
         f"({s} IS NULL OR list_contains($null_markers, {s}))"
         if column.type != "text"
@@ -146,7 +196,7 @@ def _error(column: Column, s: str, typed: str, p: str, contract: FeedContract) -
     skip = contract.dialect.skip_rows_where
     if skip and skip.column == column.name:
         rules.insert(
-            0,
+            1,
             (
                 f"list_contains($skip_values, {s})",
                 f"'summary row ' || {show} || ' is not data; skipped as the contract says'",
@@ -158,10 +208,15 @@ def _error(column: Column, s: str, typed: str, p: str, contract: FeedContract) -
 
 def _hint(column: Column, contract: FeedContract) -> str:
     return {
-        "integer": " is not a whole number",
-        "decimal": f" is not a number (decimal mark {contract.dialect.decimal!r})",
-        "date": f" is not a date in the form {contract.dialect.date_format}",
-        "timestamp": f" is not a timestamp in the form {contract.dialect.timestamp_format}",
+        "integer": _number_hint(contract, " is not a whole number"),
+        "decimal": _number_hint(contract, " is not a number"),
+        "date": (
+            f" is not a date in the form {contract.dialect.date_format} (with a four-digit year)"
+        ),
+        "timestamp": (
+            f" is not a timestamp in the form {contract.dialect.timestamp_format} "
+            "(with a four-digit year)"
+        ),
         "boolean": " is not yes/no (1/0)",
         "area_code": (
             f" is not a known {column.area_level} code; add it to the areas file or ask the partner"
@@ -170,13 +225,28 @@ def _hint(column: Column, contract: FeedContract) -> str:
     }.get(column.type, " is not valid")
 
 
-def _base_params(contract: FeedContract, pseudonym_key: str) -> dict[str, object]:
+def _number_hint(contract: FeedContract, what: str) -> str:
+    marks = f"decimal mark {contract.dialect.decimal!r}"
+    if contract.dialect.thousands:
+        marks += f", thousands mark {contract.dialect.thousands!r} every three digits"
+    return f"{what} ({marks})"
+
+
+def _base_params(
+    contract: FeedContract, pseudonym_key: str, earliest_year: int
+) -> dict[str, object]:
     dialect = contract.dialect
     return {
         "null_markers": contract.null_markers,
         "suppressed_markers": contract.suppressed_markers or [""],
-        "thousands": dialect.thousands,
+        "grouping": (
+            "[ \u00a0\u202f]" if dialect.thousands == " " else re.escape(dialect.thousands or "")
+        )
+        or "$^",
         "decimal": dialect.decimal,
+        "integer_pattern": number_pattern(contract, whole=True),
+        "decimal_pattern": number_pattern(contract, whole=False),
+        "earliest_year": earliest_year,
         "date_format": dialect.date_format,
         "timestamp_format": dialect.timestamp_format,
         "list_separator": dialect.list_separator,
@@ -223,6 +293,7 @@ def plan_checks(
     headers: list[str],
     area_codes: dict[str, list[str]],
     pseudonym_key: str,
+    earliest_year: int = 1900,
 ) -> CheckPlan:
     """Build the statement that creates temp table ``checked`` from ``incoming``.
 
@@ -231,7 +302,7 @@ def plan_checks(
     planning, not data, dominate the time for small files.
     """
     mapping, warnings = map_headers(contract, headers)
-    params = _base_params(contract, pseudonym_key)
+    params = _base_params(contract, pseudonym_key, earliest_year)
     texts, typed, checks, finals, accepted, names = [], [], [], [], [], []
     for i, column in enumerate(contract.columns):
         p, s, v = f"c{i}", f"_s{i}", f"_v{i}"
@@ -251,7 +322,7 @@ def plan_checks(
         else:
             finals.append(f"{v} AS {name}")
         accepted.append(name)
-        if contract.suppressed_markers and column.type in {"integer", "decimal"}:
+        if contract.suppressed_markers and column.type in NUMERIC_TYPES:
             flag = quote_ident(suppressed_flag(column))
             finals.append(f"coalesce(list_contains($suppressed_markers, {s}), false) AS {flag}")
             accepted.append(flag)

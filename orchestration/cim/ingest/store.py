@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from cim.city import FeedContract
-from cim.city.contracts import Column
+from cim.city.contracts import NUMERIC_TYPES, Column
 
 SQL_TYPES = {
     "text": "VARCHAR",
@@ -89,7 +89,7 @@ def raw_columns(contract: FeedContract) -> dict[str, str]:
     columns: dict[str, str] = {}
     for column in contract.stored_columns:
         columns[column.name] = SQL_TYPES[column.type]
-        if contract.suppressed_markers and column.type in {"integer", "decimal"}:
+        if contract.suppressed_markers and column.type in NUMERIC_TYPES:
             columns[suppressed_flag(column)] = "BOOLEAN"
     return columns | LINEAGE_COLUMNS
 

@@ -60,6 +60,20 @@ def period_start(period: str | None, grain: str) -> dt.date | None:
     return dt.date(index, 1, 1)
 
 
+def period_end(period: str | None, grain: str) -> dt.date | None:
+    """First day after a period, or None when it does not parse."""
+    index = period_index(period, grain)
+    if index is None:
+        return None
+    if grain == "month":
+        return dt.date((index + 1) // 12, (index + 1) % 12 + 1, 1)
+    if grain == "quarter":
+        return dt.date((index + 1) // 4, ((index + 1) % 4) * 3 + 1, 1)
+    if grain == "school_year":
+        return dt.date(index + 1, 9, 1)
+    return dt.date(index + 1, 1, 1)
+
+
 def shift(day: dt.date, amount: int, unit: str) -> dt.date:
     """``day`` moved by ``amount`` days (d), months (m) or years (y); clamps 29-31 Feb."""
     if unit == "d":

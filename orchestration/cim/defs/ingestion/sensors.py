@@ -11,19 +11,23 @@ from cim.defs.resources import Deployment
 from cim.ingest.files import scan_landing
 
 
-def _signature(name: str, size: int, received: str) -> str:
-    return f"{name}|{size}|{received}"
+def _signature(name: str, file_signature: tuple[int, int, int]) -> str:
+    size, mtime_ns, inode = file_signature
+    return f"{name}|{size}|{mtime_ns}|{inode}"
 
 
 def pending_runs(city: City, landing, seen: set[str]) -> tuple[list[dg.AssetKey], set[str]]:
     """Asset keys to refresh for files not seen before, and the new set of signatures.
 
-    A file counts as new when its name, size or modification time changed, so a
-    corrected file under the same name starts a run too.
+    A file counts as new when its name, size, modification time or identity changed, so
+    a corrected file under the same name starts a run too. A file still being written is
+    left out of the signatures: it starts a run once it has settled.
     """
     current, keys = set(), set()
     for delivery in scan_landing(landing, city):
-        signature = _signature(delivery.name, delivery.size, delivery.received_at.isoformat())
+        if delivery.settling:
+            continue
+        signature = _signature(delivery.name, delivery.signature)
         current.add(signature)
         if signature not in seen:
             keys.add(
