@@ -209,7 +209,7 @@ class FeedContract(_Strict):
             period = self._period_from(match)
             if period is not None and period not in found:
                 found.append(period)
-            start = match.start() + 1
+            start = max(match.end(), match.start() + 1)
         return found
 
     def period_of(self, file_name: str) -> str | None:

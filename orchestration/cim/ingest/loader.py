@@ -123,6 +123,19 @@ class FeedRunner:
         _remove_if_unchanged(delivery)
         return outcome
 
+    def restore(
+        self, delivery: Delivery, contract: FeedContract, sha: str, note: str
+    ) -> FileOutcome:
+        """Apply an archived delivery again (after a withdrawal), noting why in the ledger."""
+        outcome = self._apply(delivery, contract, sha, delivery.path)
+        if outcome.load_id:
+            self.con.execute(
+                "UPDATE meta.file_ledger SET warnings = list_append(warnings, ?) WHERE load_id = ?",
+                [note, outcome.load_id],
+            )
+            outcome.warnings.append(note)
+        return outcome
+
     # -- steps ------------------------------------------------------------------
     def _apply(
         self, delivery: Delivery, contract: FeedContract, sha: str, archived: Path
@@ -241,6 +254,8 @@ class FeedRunner:
                     if isinstance(exc, UnreadableFile)
                     else (f"the file could not be read ({_os_reason(exc)})")
                 )
+                if records := getattr(exc, "records", None):
+                    outcome.rows_read = outcome.rows_rejected = records
                 self._write_ledger(outcome, delivery, contract, archived, load_id)
                 self.report(
                     f"{contract.feed}: file {delivery.name!r} rejected whole: {outcome.reason}"

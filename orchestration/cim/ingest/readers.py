@@ -27,7 +27,15 @@ _SINGLE_BYTE = {"cp1252", "windows-1252", "latin-1", "latin1", "iso-8859-1", "is
 
 
 class UnreadableFile(Exception):
-    """The whole file cannot be read; the message says why and what to send instead."""
+    """The whole file cannot be read; the message says why and what to send instead.
+
+    ``records`` is the file's own record count when it is known, so a rejected file
+    still accounts for every row it held.
+    """
+
+    def __init__(self, message: str, records: int | None = None):
+        super().__init__(message)
+        self.records = records
 
 
 @dataclass(frozen=True)
@@ -510,5 +518,6 @@ def _explain_lost_lines(
     )
     raise UnreadableFile(
         f"the file has {expected} data {unit} but only {rows + broken} could be read: {where}; "
-        "nothing was loaded. Ask the partner to fix the file and send it again"
+        "nothing was loaded. Ask the partner to fix the file and send it again",
+        records=expected,
     )

@@ -170,9 +170,16 @@ def _error(column: Column, s: str, typed: str, p: str, contract: FeedContract) -
         if column.type != "text"
         else f"{s} IS NULL"
     )
-    suppressed = f"list_contains($suppressed_markers, {s})" if numeric else "false"
-    show = f"'''' || {s} || ''''"
-    rules = []
+    # list_contains(.., NULL) is NULL, and NOT NULL would let an empty required cell pass
+    suppressed = f"coalesce(list_contains($suppressed_markers, {s}), false)" if numeric else "false"
+    # a personal column's value never appears in a reason, even a malformed one
+    show = "'a value'" if column.personal else f"'''' || {s} || ''''"
+    rules = [
+        (
+            f"contains({s}, chr(0))",
+            f"${p}_label || ': holds a NUL byte (binary data in a text file?)'",
+        )
+    ]
     if column.required:
         rules.append(
             (f"{missing} AND NOT {suppressed}", f"${p}_label || ': required value missing'")
