@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import data
 from app.i18n import status, t
+from app.text import md_code
 from app.views.common import require_data
 
 ORDER = {"rejected": 0, "missing": 1, "late": 2, "in grace": 3, "not yet due": 4, "on time": 5}
@@ -91,7 +92,7 @@ def render() -> None:
             width="stretch",
         )
     docs = data.data_docs()
-    st.markdown(f"**{t('health.data_docs')}:** `{docs}`")
+    st.markdown(f"**{t('health.data_docs')}:** {md_code(docs)}")
     if docs.exists():
         st.markdown(f"[{t('health.open_docs')}]({docs.as_uri()})")
     else:

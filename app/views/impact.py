@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import data
 from app.i18n import t
+from app.text import md
 from app.views.common import BETTER, NEUTRAL, WORSE, require_data, url_select
 
 GROUP_COLOURS = {"treated": BETTER, "comparison": NEUTRAL, "displacement": WORSE}
@@ -30,7 +31,7 @@ def verdict(row: pd.Series, unit: str) -> str:
     return t(
         key,
         effect=data.fmt(row["effect"]),
-        unit=unit,
+        unit=md(unit, missing=""),
         relative=_pct(row["relative_effect"]),
         interval=_interval(row["effect_lower_95"], row["effect_upper_95"]),
     )
@@ -100,7 +101,7 @@ def _details(row: pd.Series, area_names: dict[str, str]) -> None:
     def names(ids: object) -> str:
         if ids is None or (not isinstance(ids, list | tuple) and data.is_missing(ids)):
             return "–"
-        return ", ".join(area_names.get(i, i) for i in list(ids)) or "–"
+        return ", ".join(md(area_names.get(i, i)) for i in list(ids)) or "–"
 
     with st.expander(t("impact.design")):
         st.markdown(
@@ -108,7 +109,7 @@ def _details(row: pd.Series, area_names: dict[str, str]) -> None:
                 "impact.design_body",
                 treated=names(row["treated_area_ids"]),
                 comparison=names(row["comparison_area_ids"]),
-                rule=row["comparison_rule"] or "–",
+                rule=md(row["comparison_rule"] or None),
                 displacement=names(row["displacement_area_ids"]),
                 pre=f"{row['pre_first_period_id']} – {row['pre_last_period_id']}",
                 post=f"{row['post_first_period_id']} – {row['post_last_period_id']}",
@@ -160,7 +161,7 @@ def render() -> None:
         st.warning(verdict(row, unit))
         reasons = row["guard_rails_failed"]
         for reason in [] if reasons is None else list(reasons):
-            st.markdown(f"- {reason}")
+            st.markdown(f"- {md(reason)}")
     trends = data.impact_trends(action, indicator)
     if not trends.empty:
         st.subheader(t("impact.trend_title"))

@@ -6,8 +6,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import data
+from app import data, export
 from app.i18n import status, t
+from app.text import html_text, md, md_code
 from app.views.common import (
     NEUTRAL,
     SCALE_HIGH_IS_BETTER,
@@ -90,7 +91,7 @@ def trend_figure(s: pd.DataFrame, ind: pd.Series, prog: pd.Series | None) -> go.
     fig.update_layout(
         height=380,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        yaxis_title=ind["unit"],
+        yaxis_title=html_text(ind["unit"]),
         legend={"orientation": "h"},
     )
     return fig
@@ -128,7 +129,7 @@ def map_figure(rows: pd.DataFrame, geojson: dict, direction: str) -> go.Figure:
             z=shown["value"],
             colorscale=SCALE_LOW_IS_BETTER if direction == "down" else SCALE_HIGH_IS_BETTER,
             text=[
-                f"{n}: {data.fmt(v)}"
+                f"{html_text(n)}: {data.fmt(v)}"
                 for n, v in zip(shown["area_name"], shown["value"], strict=False)
             ],
             hoverinfo="text",
@@ -145,7 +146,7 @@ def map_figure(rows: pd.DataFrame, geojson: dict, direction: str) -> go.Figure:
                 z=[0] * len(hidden),
                 colorscale=[[0, NEUTRAL], [1, NEUTRAL]],
                 showscale=False,
-                text=[f"{n}: {t('suppressed')}" for n in hidden["area_name"]],
+                text=[f"{html_text(n)}: {t('suppressed')}" for n in hidden["area_name"]],
                 hoverinfo="text",
                 marker_line_color="white",
             )
@@ -173,8 +174,8 @@ def render() -> None:
     match = prog_all[(prog_all["indicator_id"] == ind_id) & (prog_all["area_id"] == area_id)]
     prog = None if match.empty else match.iloc[0]
 
-    st.subheader(ind["indicator_name"])
-    st.caption(f"{ind['unit']} · {direction_label(ind['desired_direction'])}")
+    st.subheader(md(ind["indicator_name"]))
+    st.caption(f"{md(ind['unit'])} · {direction_label(ind['desired_direction'])}")
     if ind.get("reported_events"):
         st.info(t("indicator.reported_events"))
     if prog is not None:
@@ -228,21 +229,22 @@ def render() -> None:
                 st.caption(t("indicator.no_map"))
         with m2:
             st.dataframe(shown, hide_index=True, width="stretch")
-            st.download_button(
+            export.download_csv(
                 t("indicator.download"),
-                shown.to_csv(index=False).encode("utf-8"),
+                shown,
                 file_name=f"{ind_id}_{period}_{level}.csv".replace("/", "-"),
-                mime="text/csv",
             )
 
     st.subheader(t("indicator.about"))
+    # definitions, names and feeds come from the city folder: shown as text (app.text.md)
     feeds = ind["numerator_feeds"]
-    feeds_txt = ", ".join(list(feeds)) if feeds is not None else "–"
+    feeds_txt = ", ".join(md(f) for f in feeds) if feeds is not None else "–"
+    denominator = ind.get("denominator_feed")
     st.markdown(
-        f"**{t('indicator.definition')}:** {ind['definition']}\n\n"
-        f"**{t('indicator.formula')}:** `{ind['formula']}`\n\n"
+        f"**{t('indicator.definition')}:** {md(ind['definition'])}\n\n"
+        f"**{t('indicator.formula')}:** {md_code(ind['formula'])}\n\n"
         f"**{t('indicator.sources')}:** {feeds_txt}"
-        + (f" / {ind['denominator_feed']}" if isinstance(ind.get("denominator_feed"), str) else "")
-        + f"\n\n**{t('indicator.owner')}:** {ind['owner_partner_name']}\n\n"
-        f"**{t('indicator.goal')}:** {ind['goal_name']}"
+        + (f" / {md(denominator)}" if isinstance(denominator, str) else "")
+        + f"\n\n**{t('indicator.owner')}:** {md(ind['owner_partner_name'])}\n\n"
+        f"**{t('indicator.goal')}:** {md(ind['goal_name'])}"
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pandas as pd
 import streamlit as st
 
 from app import data
 from app.i18n import lang, status, t
+from app.text import md
 from app.views.common import good_change, require_data
 
 PROBLEM_STATUSES = ("missing", "rejected")
@@ -55,11 +58,11 @@ def card(ind: pd.Series, prog: pd.Series | None, city: str) -> None:
         sign = "+" if change > 0 else ""
         delta = f"{sign}{data.fmt(change)} {t('overview.since_baseline')}"
     st.metric(
-        ind["indicator_name"],
+        md(ind["indicator_name"]),
         data.fmt(latest),
         delta=delta,
         delta_color="gray" if good is None else ("blue" if good else "orange"),
-        help=ind["definition"],
+        help=md(ind["definition"]),
         border=True,
         chart_data=city_sparkline(ind["indicator_id"], city, ind["cadence"]) or None,
         chart_type="line",
@@ -74,12 +77,11 @@ def card(ind: pd.Series, prog: pd.Series | None, city: str) -> None:
         else t("overview.target", value=data.fmt(target), date=data.fmt_date(prog["target_date"]))
     )
     st.caption(
-        f"{ind['unit']} · {t('overview.latest_period', period=prog['latest_period_id'])} · "
+        f"{md(ind['unit'])} · {t('overview.latest_period', period=prog['latest_period_id'])} · "
         f"{target_txt} · **{t('col.status')}: {status(prog['status'])}**"
     )
-    st.markdown(
-        f"[{t('overview.details')}](?page=indicator&indicator={ind['indicator_id']}&lang={lang()})"
-    )
+    link = f"?page=indicator&indicator={quote(str(ind['indicator_id']))}&lang={lang()}"
+    st.markdown(f"[{t('overview.details')}]({link})")
 
 
 def render() -> None:
@@ -101,14 +103,15 @@ def render() -> None:
     stale = stale_inputs(city) if city else pd.DataFrame()
     if not stale.empty:
         items = ", ".join(
-            f"{r.indicator_name} {r.period_id} ({data.fmt_pct(r.input_completeness)})"
+            f"{md(r.indicator_name)} {r.period_id} ({data.fmt_pct(r.input_completeness)})"
             for r in stale.itertuples()
         )
         st.warning(t("overview.stale_inputs", items=items))
     feeds = problem_feeds()
     if not feeds.empty:
         items = ", ".join(
-            f"{r.feed_id} {r.period_id}: {status(r.delivery_status)}" for r in feeds.itertuples()
+            f"{md(r.feed_id)} {r.period_id}: {status(r.delivery_status)}"
+            for r in feeds.itertuples()
         )
         st.warning(t("overview.problem_feeds", items=items))
 
@@ -116,9 +119,9 @@ def render() -> None:
     prog = data.progress()
     city_prog = prog[prog["area_id"] == city].set_index("indicator_id")
     for _, goal in inds.groupby("goal_id", sort=False):
-        st.subheader(goal.iloc[0]["goal_name"])
+        st.subheader(md(goal.iloc[0]["goal_name"]))
         if isinstance(goal.iloc[0].get("goal_description"), str):
-            st.caption(goal.iloc[0]["goal_description"])
+            st.caption(md(goal.iloc[0]["goal_description"]))
         cols = st.columns(3)
         for i, (_, ind) in enumerate(goal.iterrows()):
             with cols[i % 3]:

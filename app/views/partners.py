@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import data
 from app.i18n import status, t
+from app.text import md
 from app.views.common import require_data
 
 
@@ -55,6 +56,7 @@ def render() -> None:
         acts = acts[acts["partner_name"].isin(pick)]
     st.caption(t("partners.explain"))
     st.dataframe(activities_table(acts), hide_index=True, width="stretch")
+    # names and descriptions come from the activity registry feed: shown as text only
     for r in acts.itertuples():
-        with st.expander(f"{r.action_name} · {r.partner_name}"):
-            st.write(r.action_description)
+        with st.expander(f"{md(r.action_name)} · {md(r.partner_name)}"):
+            st.markdown(md(r.action_description))
