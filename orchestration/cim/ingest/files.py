@@ -211,8 +211,9 @@ def scan_landing(landing: Path, city: City, settle: float | None = None) -> list
 def _is_young(st: os.stat_result, settle: float) -> bool:
     if settle <= 0:
         return False
-    now = time.time()
-    return now - st.st_mtime < settle or now - st.st_ctime < settle
+    # every write moves the modification time; a file not written to for ``settle``
+    # seconds is complete (or its upload stalled, which only a rename convention can tell)
+    return time.time() - st.st_mtime < settle
 
 
 def _delivery(entry: Path, st: os.stat_result, city: City, settling: bool) -> Delivery:

@@ -388,6 +388,9 @@ class FeedRunner:
         archived: Path,
         load_id: str,
     ) -> None:
+        # what the ledger says is also what the run log and the asset metadata repeat
+        outcome.reason = scrub(outcome.reason, self.paths)
+        outcome.warnings = [scrub(w, self.paths) or "" for w in outcome.warnings]
         self.con.execute(
             "INSERT INTO meta.file_ledger (load_id, sha256, partner, feed, original_name, "
             "size_bytes, "
@@ -409,8 +412,8 @@ class FeedRunner:
                 outcome.rows_accepted,
                 outcome.rows_rejected,
                 outcome.status,
-                scrub(outcome.reason, self.paths),
-                [scrub(w, self.paths) for w in outcome.warnings],
+                outcome.reason,
+                outcome.warnings,
                 str(archived),
             ],
         )
