@@ -94,17 +94,27 @@ grid as (
 ),
 
 joined as (
+    -- the as-of join picks the same denominator delivery for an area and its children
+    -- (int_indicator_rollup completes every delivery); an area that delivery should have
+    -- listed with its numerator but did not has no figure for the period, not a zero
     select
         grid.*,
         coalesce(completeness.input_completeness, 0) as input_completeness,
-        case when completeness.input_completeness > 0 then coalesce(numerators.amount, 0) end
-            as numerator,
-        case when completeness.input_completeness > 0 then coalesce(numerators.records, 0) end
-            as records,
+        coalesce(completeness.input_completeness > 0, false)
+        and not (
+            coalesce(denominators.areas_missing, 0) > 0
+            and denominators.amount is null
+            and numerators.amount is null
+        ) as has_data,
+        case when has_data then coalesce(numerators.amount, 0) end as numerator,
+        case when has_data then coalesce(numerators.records, 0) end as records,
         numerators.sum_w2,
         numerators.sum_wy2,
         denominators.amount as denominator,
-        denominators.sum_w2 as denominator_sum_w2
+        denominators.sum_w2 as denominator_sum_w2,
+        coalesce(denominators.carried_amount, 0) as denominator_carried_forward,
+        coalesce(denominators.areas_carried, 0) as areas_carried_forward,
+        coalesce(denominators.areas_missing, 0) as areas_missing
     from grid
     left join {{ ref('int_indicator_completeness') }} as completeness
         on grid.indicator_id = completeness.indicator_id and grid.period_id = completeness.period_id
@@ -161,6 +171,9 @@ select
     case when indicator_kind = 'share' then denominator else records end as n,
     n_effective,
     input_completeness,
+    denominator_carried_forward,
+    areas_carried_forward,
+    areas_missing,
     -- null: no cell to protect (no delivery for the period, or nothing to count and
     -- no denominator, e.g. a neighbourhood without association dwellings); a count
     -- without a denominator is still withheld, or it could be recovered from the parent

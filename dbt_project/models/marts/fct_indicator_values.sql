@@ -85,6 +85,9 @@ select
     case when not published.suppressed then published.n end as n,
     case when not published.suppressed then published.n_effective end as n_effective,
     published.input_completeness,
+    published.denominator_carried_forward,
+    published.areas_carried_forward,
+    published.areas_missing,
     coalesce(published.suppressed, false) as suppressed,
     case
         when published.suppressed and published.secondary_suppressed
