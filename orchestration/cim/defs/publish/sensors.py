@@ -19,8 +19,18 @@ def build_failure_sensor() -> dg.SensorDefinition:
     def _record(context: dg.RunFailureSensorContext) -> None:
         steps = [event.step_key for event in context.get_step_failure_events()]
         reasons = [f"step failed: {step}" for step in steps] or [
-            context.failure_event.message or ""
+            _root_cause(context.failure_event) or context.failure_event.message or ""
         ]
         record_blocked(Deployment.from_env().paths, context.dagster_run.run_id, reasons)
 
     return _record
+
+
+def _root_cause(event: dg.DagsterEvent) -> str | None:
+    """The first line of the innermost error: e.g. why the run could not start (another
+    run held CIM_HOME), where the run failure itself only says a resource failed."""
+    error = getattr(event.event_specific_data, "error", None)
+    while error is not None and error.cause is not None:
+        error = error.cause
+    lines = error.message.strip().splitlines() if error is not None else []
+    return lines[0] if lines else None
