@@ -1,21 +1,32 @@
 """Command line for data engineers: ``cim demo``, ``cim pipeline``, ``cim ledger``...
 
 Each command reads CIM_HOME and CIM_CITY from the environment, like Dagster does.
+Exit codes: 0 done, 1 a run or a rollback failed, 2 a problem to fix first (configuration,
+a read-only CIM_HOME, a full disk), 3 another pipeline run holds CIM_HOME.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
+import shutil
 import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
 
-from cim import settings
+from cim import runlock, settings
 from cim.city import ConfigError, load_city
 from cim.impact import cli as impact_cli
 from cim.publish import (
+    RollbackError,
     connect_published,
     current_manifest,
     list_snapshots,
     record_blocked,
+    remove_leftovers,
     rollback,
 )
 
@@ -25,15 +36,46 @@ telemetry:
 """
 
 
-def _init(_: argparse.Namespace) -> int:
-    """Create CIM_HOME's folders and a Dagster home with telemetry off."""
-    paths = settings.paths()
+EXIT_FAILED, EXIT_SETUP, EXIT_BUSY = 1, 2, 3
+MIN_FREE_MB = 50  # a run refuses to start with less free space (CIM_MIN_FREE_MB)
+READER_WAIT = "while a pipeline run writes the warehouse, wait this long for it (default 0)"
+
+
+class SetupError(RuntimeError):
+    """Something to fix before the command can run; the message says what."""
+
+
+def _own_dagster_home(paths: settings.Paths) -> Path:
     dagster_home = paths.home / "dagster"
     dagster_home.mkdir(exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
         config.write_text(DAGSTER_YAML)
-    print(f"CIM_HOME={paths.home}\nDAGSTER_HOME={dagster_home}")
+    return dagster_home
+
+
+def _dagster_home(paths: settings.Paths) -> Path:
+    """DAGSTER_HOME as set, or (unset) CIM_HOME/dagster set up like `cim init` does."""
+    configured = os.environ.get("DAGSTER_HOME")
+    if not configured:
+        dagster_home = _own_dagster_home(paths)
+        print(f"DAGSTER_HOME is not set: using {dagster_home} (as make does)", file=sys.stderr)
+    else:
+        dagster_home = Path(configured).expanduser().resolve()
+        if not dagster_home.is_dir():
+            raise SetupError(
+                f"DAGSTER_HOME={configured} is not a folder: create it (mkdir -p "
+                f"{dagster_home}), or unset DAGSTER_HOME to keep Dagster's runs in "
+                f"{paths.home / 'dagster'}"
+            )
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return dagster_home
+
+
+def _init(_: argparse.Namespace) -> int:
+    """Create CIM_HOME's folders and a Dagster home with telemetry off."""
+    paths = settings.paths()
+    print(f"CIM_HOME={paths.home}\nDAGSTER_HOME={_own_dagster_home(paths)}")
     return 0
 
 
@@ -66,30 +108,79 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_free_space(paths: settings.Paths) -> None:
+    """Refuse to start on a (nearly) full disk rather than fail half-way."""
+    need = float(os.environ.get("CIM_MIN_FREE_MB", MIN_FREE_MB))
+    for folder in (paths.home, paths.published):
+        free = shutil.disk_usage(folder).free / 2**20
+        if free < need:
+            raise runlock.DiskFull(
+                folder,
+                f"starting a run: {free:.1f} MB free, a run needs at least {need:.0f} MB "
+                "(CIM_MIN_FREE_MB)",
+            )
+
+
+def _failure_reasons(result) -> list[str]:
+    """Each failed step with the first line of its error, or why the run failed."""
+    reasons = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            error = data.user_failure_data.description if data.user_failure_data else None
+            cause = data.error
+            while cause is not None and cause.cause is not None:
+                cause = cause.cause  # the user's own error, not Dagster's wrapper
+            error = error or (cause.message if cause else "")
+            first = error.strip().splitlines()[0] if error and error.strip() else "?"
+            reasons.append(f"step failed: {event.step_key}: {first}")
+    if not reasons:
+        reasons = [f"run failed: {e.message}" for e in result.all_events if e.is_run_failure]
+    return reasons
+
+
 def _pipeline(args: argparse.Namespace) -> int:
     """Run the whole pipeline once, in this process, recorded in the Dagster instance."""
-    import dagster as dg
-
-    from cim.definitions import defs
-
-    job = defs.resolve_job_def(args.job)
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            # Warnings (rejected files, schema drift) on the terminal; the rest in the UI.
-            run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
-        )
-    _print_ledger(since_run=result.run_id)
     paths = settings.paths()
+    run_id = str(uuid.uuid4())
+    with runlock.writer(
+        paths,
+        run_id=run_id,
+        wait=args.wait,
+        command="cim pipeline",
+        on_wait=lambda message: print(message, flush=True),
+        remedy="Wait for it to finish (make dev shows it in the Dagster UI) and run again, "
+        "or pass --wait SECONDS (CIM_LOCK_WAIT) to wait longer.",
+    ):
+        # what a killed publication left may be what fills the disk: remove it first
+        for path in remove_leftovers(paths):
+            print(f"removed {path} (left by a failed publication)")
+        _check_free_space(paths)
+        _dagster_home(paths)
+        import dagster as dg
+
+        from cim.definitions import defs
+
+        job = defs.resolve_job_def(args.job)
+        with dg.DagsterInstance.get() as instance:
+            for line in runlock.fail_abandoned_runs(instance, by="cim pipeline"):
+                print(line)
+            result = job.execute_in_process(
+                instance=instance,
+                run_id=run_id,
+                raise_on_error=False,
+                # Warnings (rejected files, schema drift) on the terminal; the rest in the UI.
+                run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
+            )
+        _print_ledger(since_run=result.run_id)
     if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        record_blocked(paths, result.run_id, [f"step failed: {step}" for step in failed])
+        reasons = _failure_reasons(result)
+        record_blocked(paths, result.run_id, reasons)
         print(
-            f"run {result.run_id}: FAILED at {', '.join(failed)}; the previous snapshot "
+            f"run {result.run_id}: FAILED ({'; '.join(reasons)}); the previous snapshot "
             "(if any) is still served. Details: make dev, then the run in the Dagster UI"
         )
-        return 1
+        return EXIT_FAILED
     manifest = current_manifest(paths)
     served = manifest["snapshot_id"] if manifest else "none"
     print(f"run {result.run_id}: success; served snapshot {served}")
@@ -100,7 +191,11 @@ def _publish(args: argparse.Namespace) -> int:
     """List the kept snapshots, or serve an earlier one again."""
     paths = settings.paths()
     if args.action == "rollback":
-        print(f"now serving snapshot {rollback(paths, args.to)}")
+        try:
+            print(f"now serving snapshot {rollback(paths, args.to)}")
+        except RollbackError as exc:
+            print(f"rollback: {exc}", file=sys.stderr)
+            return EXIT_FAILED
         return 0
     current = (current_manifest(paths) or {}).get("snapshot_id")
     for snapshot_id in list_snapshots(paths):
@@ -108,43 +203,86 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_ledger(since_run: str | None = None) -> None:
+@contextmanager
+def _reading(paths: settings.Paths, wait: float):
+    """A read-only connection to the warehouse, or to the published snapshot while a
+    pipeline run writes the warehouse; None when there is neither.
+
+    The warehouse is opened only under the shared lock: never while a run holds it
+    (a reader would make the run fail). A run still holding it after ``wait`` seconds
+    means reading the snapshot, which says how old it is; with no snapshot, Busy.
+    """
     import duckdb
 
-    paths = settings.paths()
-    if not paths.warehouse.exists():
-        print("no warehouse yet: run `make pipeline`")
-        return
-    con = duckdb.connect(str(paths.warehouse), read_only=True)
-    try:
-        where = "WHERE run_id = ?" if since_run else ""
-        rows = con.execute(
-            "SELECT coalesce(feed, '(no feed)'), status, count(*), sum(rows_read), "
-            f"sum(rows_accepted), sum(rows_rejected) FROM meta.file_ledger {where} "
-            "GROUP BY ALL ORDER BY 1, 2",
-            [since_run] if since_run else [],
-        ).fetchall()
-        print(f"{'feed':<26}{'status':<12}{'files':>6}{'read':>10}{'accepted':>10}{'rejected':>10}")
-        for feed, status, files, read, accepted, rejected in rows:
-            print(
-                f"{feed:<26}{status:<12}{files:>6}{read or 0:>10}{accepted or 0:>10}"
-                f"{rejected or 0:>10}"
+    with runlock.reader(paths, wait) as free:
+        if free:
+            if not paths.warehouse.exists():
+                yield None
+                return
+            con = duckdb.connect(str(paths.warehouse), read_only=True)
+            try:
+                yield con
+            finally:
+                con.close()
+            return
+    holder = runlock.read_holder(paths)
+    with connect_published(paths) as published:
+        if published is None:
+            raise runlock.Busy(
+                paths,
+                holder,
+                wait,
+                "Nothing is published yet to read instead: run again when it has finished, "
+                "or pass --wait SECONDS.",
             )
-        problems = con.execute(
-            f"SELECT original_name, status, reason FROM meta.file_ledger {where} "
-            f"{'AND' if where else 'WHERE'} status IN ('rejected', 'refused') ORDER BY loaded_at",
-            [since_run] if since_run else [],
-        ).fetchall()
-        for name, status, reason in problems:
-            print(f"  {status}: {name}: {reason}")
-    finally:
-        con.close()
+        manifest = json.loads(
+            published.execute("SELECT manifest FROM published.manifest").fetchone()[0]
+        )
+        created = dt.datetime.fromisoformat(manifest["created_at"]).replace(tzinfo=dt.UTC)
+        age = (dt.datetime.now(dt.UTC) - created).total_seconds()
+        who = f"a pipeline run ({holder.describe()})" if holder and holder.pid else "a run"
+        print(
+            f"{who} is writing the warehouse: showing the published snapshot "
+            f"{manifest['snapshot_id']} of {manifest['created_at']} "
+            f"({runlock.human_duration(age)} old) instead; --wait SECONDS waits for the run",
+            file=sys.stderr,
+        )
+        yield published
 
 
-def _health(_: argparse.Namespace) -> int:
+def _print_ledger(since_run: str | None = None, wait: float = 0.0) -> None:
+    paths = settings.paths()
+    with _reading(paths, wait) as con:
+        if con is None:
+            print("no warehouse yet: run `make pipeline`")
+            return
+        _ledger_table(con, since_run)
+
+
+def _ledger_table(con, since_run: str | None) -> None:
+    where = "WHERE run_id = ?" if since_run else ""
+    rows = con.execute(
+        "SELECT coalesce(feed, '(no feed)'), status, count(*), sum(rows_read), "
+        f"sum(rows_accepted), sum(rows_rejected) FROM meta.file_ledger {where} "
+        "GROUP BY ALL ORDER BY 1, 2",
+        [since_run] if since_run else [],
+    ).fetchall()
+    print(f"{'feed':<26}{'status':<12}{'files':>6}{'read':>10}{'accepted':>10}{'rejected':>10}")
+    for feed, status, files, read, accepted, rejected in rows:
+        print(
+            f"{feed:<26}{status:<12}{files:>6}{read or 0:>10}{accepted or 0:>10}{rejected or 0:>10}"
+        )
+    problems = con.execute(
+        f"SELECT original_name, status, reason FROM meta.file_ledger {where} "
+        f"{'AND' if where else 'WHERE'} status IN ('rejected', 'refused') ORDER BY loaded_at",
+        [since_run] if since_run else [],
+    ).fetchall()
+    for name, status, reason in problems:
+        print(f"  {status}: {name}: {reason}")
+
+
+def _health(args: argparse.Namespace) -> int:
     """Feed health from the served snapshot (or the warehouse before the first one)."""
-    import duckdb
-
     from cim.health.report import health_report
 
     paths = settings.paths()
@@ -152,26 +290,41 @@ def _health(_: argparse.Namespace) -> int:
         if published is not None:
             print(health_report(published))
             return 0
-    if not paths.warehouse.exists():
-        print("no data yet: run `make run`")
-        return 0
-    con = duckdb.connect(str(paths.warehouse), read_only=True)
-    try:
-        print(health_report(con))
-    finally:
-        con.close()
+    with _reading(paths, args.wait) as con:
+        print("no data yet: run `make run`" if con is None else health_report(con))
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
     from cim.serve import serve
 
+    _dagster_home(settings.paths())  # dagster dev keeps its runs there
     return serve(args.dagster_port, args.app_port)
 
 
-def _ledger(_: argparse.Namespace) -> int:
-    _print_ledger()
+def _ledger(args: argparse.Namespace) -> int:
+    _print_ledger(wait=args.wait)
     return 0
+
+
+def _impact(args: argparse.Namespace) -> int:
+    """`cim impact` on an action reads the warehouse: only when no run writes it."""
+    if args.panel:
+        return impact_cli.run(args)
+    paths = settings.paths()
+    with runlock.reader(paths, args.wait) as free:
+        if not free:
+            raise runlock.Busy(
+                paths,
+                runlock.read_holder(paths),
+                args.wait,
+                "Run again when it has finished, or pass --wait SECONDS.",
+            )
+        return impact_cli.run(args)
+
+
+def _wait_option(parser: argparse.ArgumentParser, default: float | None, meaning: str) -> None:
+    parser.add_argument("--wait", type=float, default=default, metavar="SECONDS", help=meaning)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,16 +341,26 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = commands.add_parser("pipeline", help="run the whole pipeline once")
     pipeline.add_argument("--job", default="pipeline", help="Dagster job to run")
     pipeline.add_argument("--log-level", default="WARNING", help="console log level")
-    pipeline.set_defaults(run=_pipeline)
-    commands.add_parser("ledger", help="files received, per feed and status").set_defaults(
-        run=_ledger
+    _wait_option(
+        pipeline,
+        None,
+        "while another run holds CIM_HOME, wait this long, then refuse "
+        f"(default CIM_LOCK_WAIT or {runlock.DEFAULT_WAIT:.0f})",
     )
-    commands.add_parser("health", help="feed health, worst first").set_defaults(run=_health)
+    pipeline.set_defaults(run=_pipeline)
+    ledger = commands.add_parser("ledger", help="files received, per feed and status")
+    _wait_option(ledger, 0.0, READER_WAIT + "; then the published snapshot is shown")
+    ledger.set_defaults(run=_ledger)
+    health = commands.add_parser("health", help="feed health, worst first")
+    _wait_option(health, 0.0, READER_WAIT + " (only before the first snapshot)")
+    health.set_defaults(run=_health)
     served = commands.add_parser("serve", help="dashboard and Dagster UI on 127.0.0.1")
     served.add_argument("--dagster-port", type=int, default=3000)
     served.add_argument("--app-port", type=int, default=8501)
     served.set_defaults(run=_serve)
     impact_cli.add_parser(commands)
+    _wait_option(commands.choices["impact"], 0.0, READER_WAIT + " (--action only)")
+    commands.choices["impact"].set_defaults(run=_impact)
     published = commands.add_parser("publish", help="list snapshots or roll back to one")
     published.add_argument("action", choices=["list", "rollback"])
     published.add_argument("--to", default=None, help="snapshot id (default: the one before)")
@@ -207,7 +370,20 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_SETUP
+    except SetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    except runlock.Busy as exc:
+        print(f"busy: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except Exception as exc:
+        # a read-only CIM_HOME, a full disk: say where and what to do, not a traceback
+        message = runlock.explain(exc, settings.Paths(settings.cim_home()))
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_SETUP
 
 
 if __name__ == "__main__":
