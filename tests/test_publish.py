@@ -210,6 +210,12 @@ def test_kills_leave_the_previous_snapshot_served_and_reruns_recover(demo_build,
         out = pipeline.run()
         second = current_manifest(paths)["snapshot_id"]
         assert second != first and second in out
+        # each start marked the run killed before it failed (the last one, here)
+        assert "was killed: marked failed" in out
+        with dg.DagsterInstance.from_config(str(paths.home / "dagster")) as instance:
+            statuses = [run.status for run in instance.get_runs()]
+        assert statuses.count(dg.DagsterRunStatus.FAILURE) == 3
+        assert statuses.count(dg.DagsterRunStatus.SUCCESS) == 2
     finally:
         readers.stop.set()
         readers.join(timeout=10)
