@@ -6,6 +6,7 @@ import os
 import threading
 import time
 
+import duckdb
 import pytest
 
 from tests.hostile import NATIONAL_NUMBER, PERSONAL_VALUES, VICTIM, Hostile, corpus
@@ -206,3 +207,23 @@ def test_planted_values_are_really_in_the_corpus():
     by_key = {c.key: c.content for c in CASES}
     assert VICTIM.encode("cp1252") in by_key["police_without_header"]
     assert NATIONAL_NUMBER.encode() in by_key["unbalanced_quote"]
+
+
+def test_cim_withdraw_takes_back_a_delivery_with_a_clear_message(warehouse, capsys):
+    from cim.cli import main
+
+    warehouse.drop("politie_incidenten_2023-04.csv", police_csv([police_row(1)]), "cp1252")
+    warehouse.ingest()
+    warehouse.drop("politie_incidenten_2023-04_v2.csv", police_csv([police_row(2)]), "cp1252")
+    warehouse.ingest()
+    warehouse.con.close()
+    assert main(["withdraw", "politie_incidenten_2023-04_v2.csv", "--reason", "wrong month"]) == 0
+    out = capsys.readouterr().out
+    assert "withdrawn: politie_incidenten_2023-04_v2.csv" in out and "1 rows removed" in out
+    assert "restored: politie_incidenten_2023-04.csv, loaded, 1 rows" in out
+    assert main(["withdraw", "no_such_file.csv"]) == 2
+    assert "no delivery matches 'no_such_file.csv'" in capsys.readouterr().err
+    warehouse.con = duckdb.connect(str(warehouse.paths.warehouse))
+    assert warehouse.one("SELECT reason FROM meta.file_ledger WHERE status = 'withdrawn'")[
+        0
+    ].endswith("wrong month; its 1 rows were removed")

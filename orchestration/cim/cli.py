@@ -187,6 +187,45 @@ def _pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _withdraw(args: argparse.Namespace) -> int:
+    """Take back a delivery in force; the period's previous delivery is applied again."""
+    import duckdb
+
+    from cim.ingest.withdraw import WithdrawError, withdraw
+
+    paths = settings.paths()
+    city = load_city(settings.city_dir())
+    with runlock.writer(
+        paths,
+        wait=args.wait,
+        command="cim withdraw",
+        on_wait=lambda message: print(message, flush=True),
+    ):
+        if not paths.warehouse.exists():
+            raise SetupError("no warehouse yet: nothing was ever loaded (run `make pipeline`)")
+        con = duckdb.connect(str(paths.warehouse))
+        try:
+            done = withdraw(con, city, paths, args.delivery, args.reason, not args.no_restore)
+        except WithdrawError as exc:
+            print(f"not withdrawn: {exc}", file=sys.stderr)
+            return EXIT_SETUP
+        finally:
+            con.close()
+    print(
+        f"withdrawn: {done.name} ({done.feed} {done.period or ''}, load_id {done.load_id}); "
+        f"{done.rows_removed} rows removed"
+    )
+    if done.restored is not None:
+        print(
+            f"restored: {done.restored.name}, {done.restored.status}, "
+            f"{done.restored.rows_accepted} rows"
+        )
+    else:
+        print(f"no earlier delivery of {done.period} to restore: the period has no data now")
+    print("run `make pipeline` to publish the change")
+    return 0
+
+
 def _publish(args: argparse.Namespace) -> int:
     """List the kept snapshots, or serve an earlier one again."""
     paths = settings.paths()
@@ -361,6 +400,16 @@ def main(argv: list[str] | None = None) -> int:
     impact_cli.add_parser(commands)
     _wait_option(commands.choices["impact"], 0.0, READER_WAIT + " (--action only)")
     commands.choices["impact"].set_defaults(run=_impact)
+    withdrawn = commands.add_parser(
+        "withdraw", help="take back a loaded delivery and restore the one before"
+    )
+    withdrawn.add_argument("delivery", help="file name, sha256 (8+ characters) or load_id")
+    withdrawn.add_argument("--reason", default="", help="why, kept in the ledger")
+    withdrawn.add_argument(
+        "--no-restore", action="store_true", help="leave the period empty, restore nothing"
+    )
+    _wait_option(withdrawn, None, "while a run holds CIM_HOME, wait this long, then refuse")
+    withdrawn.set_defaults(run=_withdraw)
     published = commands.add_parser("publish", help="list snapshots or roll back to one")
     published.add_argument("action", choices=["list", "rollback"])
     published.add_argument("--to", default=None, help="snapshot id (default: the one before)")
