@@ -29,6 +29,15 @@ def demo_city() -> City:
     return load_city(DEMO_CITY)
 
 
+def query_warehouse(paths: settings.Paths, sql: str, params: list | None = None) -> list[tuple]:
+    """Rows of one query on a deployment's warehouse, opened read-only for that query."""
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
 @dataclass(frozen=True)
 class DemoBuild:
     """The demo city generated and run through the whole pipeline once per test session."""
@@ -38,11 +47,7 @@ class DemoBuild:
     result: object
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
-        con = duckdb.connect(str(self.paths.warehouse), read_only=True)
-        try:
-            return con.execute(sql, params or []).fetchall()
-        finally:
-            con.close()
+        return query_warehouse(self.paths, sql, params)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ import io
 import json
 import re
 import shutil
-from pathlib import Path
 
 import duckdb
 import openpyxl
@@ -27,8 +26,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.export import FORMULA_PREFIXES, csv_bytes, excel_bytes, neutralise, neutralise_cell
 from app.text import html_text, md, md_code
-
-APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+from tests.test_app import run
 
 FORMULA = '=HYPERLINK("http://x","y")'
 IMAGE = "![t](http://example.invalid/p.png)"
@@ -303,16 +301,6 @@ def hostile(demo_build, tmp_path, monkeypatch):
     monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", KeptMediaStorage)
     KEPT.clear()
     return file
-
-
-def run(page: str, **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["page"] = page
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def markdown_texts(at: AppTest) -> list[str]:

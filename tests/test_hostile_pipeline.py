@@ -64,8 +64,10 @@ def test_hostile_corpus_never_blocks_the_city_nor_leaks_personal_data(
     monkeypatch.setenv("CIM_CITY", str(DEMO_CITY))
     monkeypatch.setenv("CIM_AS_OF", demo_build.manifest["as_of"])
     with dg.instance_for_test() as instance:
-        result = build_definitions().resolve_job_def("pipeline").execute_in_process(
-            instance=instance, raise_on_error=False
+        result = (
+            build_definitions()
+            .resolve_job_def("pipeline")
+            .execute_in_process(instance=instance, raise_on_error=False)
         )
         events = [
             " ".join(filter(None, [log.message, str(log.dagster_event or "")]))

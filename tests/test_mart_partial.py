@@ -19,7 +19,6 @@ import subprocess
 from collections import defaultdict
 from dataclasses import dataclass
 
-import duckdb
 import pytest
 from cim import settings
 from cim.city import load_city
@@ -27,7 +26,7 @@ from cim.city.mirror import mirror_city
 from cim.defs.dbt.project import DBT_DIR, DBT_EXECUTABLE
 from cim.mart.codegen import generate
 
-from tests.conftest import DEMO_CITY, Warehouse
+from tests.conftest import DEMO_CITY, Warehouse, query_warehouse
 from tests.quirky import housing_xlsx, police_csv, police_row
 
 pytestmark = pytest.mark.slow
@@ -123,11 +122,7 @@ class Built:
     results: dict[str, str]  # dbt node name -> status of the build
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
-        con = duckdb.connect(str(self.paths.warehouse), read_only=True)
-        try:
-            return con.execute(sql, params or []).fetchall()
-        finally:
-            con.close()
+        return query_warehouse(self.paths, sql, params)
 
     def cells(self, indicator_id: str, period_id: str) -> dict[str, tuple]:
         """area -> (numerator, denominator, carried forward, areas carried, areas missing):
