@@ -19,7 +19,7 @@ UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
 
 
-.PHONY: help setup run serve pipeline demo dev test lint format ledger check-config docs health snapshots rollback impact bench clean
+.PHONY: help setup run serve pipeline demo dev test lint format ledger check-config docs health snapshots rollback withdraw impact bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ snapshots: setup  ## published snapshots (* = served)
 rollback: setup  ## serve the snapshot before the current one (TO=<id> for another)
 	@$(BIN)/cim publish rollback $(if $(TO),--to $(TO))
 
+withdraw: setup  ## take back a loaded delivery, restoring the one before (FILE=name|sha256|load_id)
+	@$(BIN)/cim withdraw "$(FILE)" $(if $(REASON),--reason "$(REASON)")
+
 impact: setup  ## impact estimate on a CSV panel (PANEL=file.csv) or an action (ACTION=.. INDICATOR=..)
 	@$(BIN)/cim impact $(PANEL) $(if $(ACTION),--action $(ACTION)) $(if $(INDICATOR),--indicator $(INDICATOR)) $(IMPACT_ARGS)
 
@@ -81,7 +84,7 @@ bench: setup  ## benchmarks vs bare DuckDB (SCALES="1000000 3000000 10000000"; d
 	@$(BIN)/python -m benchmarks.run --scales $(or $(SCALES),1000000) $(BENCH_ARGS)
 
 docs: setup  ## dbt docs (catalog of every model and column) into dbt_project/target
-	@CIM_WAREHOUSE="$(CIM_HOME)/warehouse.duckdb" $(BIN)/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project --quiet
+	@$(BIN)/cim docs
 	@echo "Open dbt_project/target/index.html (works offline), or: $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project --host 127.0.0.1"
 
 clean:  ## delete runtime data under CIM_HOME (keeps the code and config)

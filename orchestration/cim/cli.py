@@ -187,6 +187,27 @@ def _pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _docs(args: argparse.Namespace) -> int:
+    """dbt docs of the mart; dbt opens the warehouse for writing, so it takes the lock."""
+    import subprocess
+
+    from cim.defs.dbt.project import DBT_DIR, DBT_EXECUTABLE
+
+    paths = settings.paths()
+    if not paths.warehouse.exists():
+        raise SetupError("no warehouse yet: run `make pipeline` first")
+    with runlock.writer(
+        paths, wait=args.wait, command="cim docs", on_wait=lambda m: print(m, flush=True)
+    ):
+        project = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--quiet"]
+        done = subprocess.run(
+            [DBT_EXECUTABLE, "docs", "generate", *project],
+            env=os.environ | {"CIM_WAREHOUSE": str(paths.warehouse)},
+            check=False,
+        )
+    return EXIT_FAILED if done.returncode else 0
+
+
 def _withdraw(args: argparse.Namespace) -> int:
     """Take back a delivery in force; the period's previous delivery is applied again."""
     import duckdb
@@ -400,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     impact_cli.add_parser(commands)
     _wait_option(commands.choices["impact"], 0.0, READER_WAIT + " (--action only)")
     commands.choices["impact"].set_defaults(run=_impact)
+    docs = commands.add_parser("docs", help="dbt docs of the mart into dbt_project/target")
+    _wait_option(docs, None, "while a run holds CIM_HOME, wait this long, then refuse")
+    docs.set_defaults(run=_docs)
     withdrawn = commands.add_parser(
         "withdraw", help="take back a loaded delivery and restore the one before"
     )
