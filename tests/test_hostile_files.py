@@ -227,3 +227,43 @@ def test_cim_withdraw_takes_back_a_delivery_with_a_clear_message(warehouse, caps
     assert warehouse.one("SELECT reason FROM meta.file_ledger WHERE status = 'withdrawn'")[
         0
     ].endswith("wrong month; its 1 rows were removed")
+
+
+def test_an_unexpected_failure_on_one_file_stays_with_that_file(warehouse, monkeypatch):
+    """A library failing inside one file (simulated here: the reader raises) must not
+    stop the next file; the ledger says what happened without a traceback."""
+    from cim.ingest import loader
+
+    real = loader.read_delivery
+
+    def flaky(con, contract, path, *args):
+        if contract.feed == "police_incidents":
+            raise RuntimeError("a library failed inside this file")
+        return real(con, contract, path, *args)
+
+    monkeypatch.setattr(loader, "read_delivery", flaky)
+    warehouse.drop("politie_incidenten_2023-04.csv", police_csv([police_row(1)]), "cp1252")
+    warehouse.drop("deelname_202304.csv", "buurt;actie;activiteiten\n04017A001;ACT-1;4\n")
+    outcomes = {o.feed: o for o in warehouse.ingest()}
+    police = outcomes["police_incidents"]
+    assert police.status == "rejected"
+    assert police.reason.startswith("the file could not be processed (RuntimeError)")
+    assert outcomes["youth_participation"].status == "loaded"
+    assert warehouse.one("SELECT count(*) FROM meta.file_ledger") == (2,)
+
+
+def test_valid_json_too_large_for_the_memory_limit_says_so(warehouse, monkeypatch):
+    from cim.ingest import loader, readers
+
+    for module in (loader, readers):
+        monkeypatch.setattr(module, "INGEST_MEMORY_LIMIT", "16MB")
+    record = (
+        '{"id": "M-%d", "aangemaakt": "2023-04-01T10:00:00", "categorie": "graffiti", '
+        '"sector": "04017A001", "kanaal": "app"}'
+    )
+    body = '{"meldingen": [' + ",".join(record % i for i in range(100_000)) + "]}"
+    warehouse.drop("meldingen_2023_04.json", body)
+    [outcome] = warehouse.ingest()
+    assert outcome.status == "rejected"
+    assert "more memory than the ingestion limit (16MB)" in outcome.reason
+    assert "not valid JSON" not in outcome.reason

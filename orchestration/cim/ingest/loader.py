@@ -104,8 +104,11 @@ class FeedRunner:
             return self._refuse(delivery, f"could not be read ({_os_reason(exc)}); resend it")
         try:
             outcome = self._apply(delivery, contract, sha, archived)
-        except (duckdb.Error, MemoryError, RecursionError, ValueError, OSError) as exc:
-            # an engine failure on one file must not stop the other files and feeds
+        except Exception as exc:
+            # whatever breaks on one file (the engine, a library reading a damaged
+            # spreadsheet, memory) must not stop the other files and feeds; the
+            # traceback is for the engineers' debug log, the ledger gets the reason
+            log.debug("processing %s failed", delivery.name, exc_info=True)
             self._rollback_quietly()
             outcome = FileOutcome(
                 delivery.name,

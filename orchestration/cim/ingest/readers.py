@@ -346,12 +346,8 @@ def _load_json(
             "FROM incoming_doc",
             {"key": key},
         ).fetchone()[0]
-    except duckdb.OutOfMemoryException as exc:
-        raise UnreadableFile(
-            f"the JSON document is too large to check within the ingestion memory limit "
-            f"({INGEST_MEMORY_LIMIT}); ask the partner to split it per period, or raise "
-            "CIM_INGEST_MEMORY_LIMIT"
-        ) from exc
+    except duckdb.OutOfMemoryException:
+        raise  # valid but too large: read_delivery names the memory limit
     except duckdb.Error as exc:
         raise UnreadableFile(_json_error(exc)) from exc
     if kind != "ARRAY":
