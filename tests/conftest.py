@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,33 @@ class DemoBuild:
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         return query_warehouse(self.paths, sql, params)
+
+    def copy_to(self, folder: Path) -> settings.Paths:
+        """A copy of the built deployment with an empty landing folder, to run again on."""
+        home = folder / "home"
+        shutil.copytree(self.paths.home, home, ignore=shutil.ignore_patterns("landing"))
+        return settings.Paths(home).ensure()
+
+    def run(
+        self, paths: settings.Paths, monkeypatch: pytest.MonkeyPatch, job: str = "pipeline"
+    ) -> tuple[dg.ExecuteInProcessResult, list[str]]:
+        """Run a job on ``paths`` on the demo's own date; the result and its log texts."""
+        from cim.definitions import build_definitions
+
+        monkeypatch.setenv("CIM_HOME", str(paths.home))
+        monkeypatch.setenv("CIM_CITY", str(DEMO_CITY))
+        monkeypatch.setenv("CIM_AS_OF", self.manifest["as_of"])
+        with dg.instance_for_test() as instance:
+            result = (
+                build_definitions()
+                .resolve_job_def(job)
+                .execute_in_process(instance=instance, raise_on_error=False)
+            )
+            events = [
+                " ".join(filter(None, [log.message, str(log.dagster_event or "")]))
+                for log in instance.all_logs(result.run_id)
+            ]
+        return result, events
 
 
 @pytest.fixture(scope="session")

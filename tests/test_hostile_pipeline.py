@@ -3,17 +3,12 @@ personal value reaches any text the platform writes (tables, snapshot, logs, con
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
-from cim.definitions import build_definitions
 from cim.publish import current_manifest
-from cim.settings import Paths
 
-from tests.conftest import DEMO_CITY
 from tests.hostile import PERSONAL_VALUES, corpus
 
 pytestmark = pytest.mark.slow
@@ -53,26 +48,13 @@ def _hits_in_database(path: Path, values: tuple[str, ...]) -> list[str]:
 def test_hostile_corpus_never_blocks_the_city_nor_leaks_personal_data(
     demo_build, tmp_path, monkeypatch, capfd, caplog
 ):
-    home = tmp_path / "home"
-    shutil.copytree(demo_build.paths.home, home, ignore=shutil.ignore_patterns("landing"))
-    (home / "landing").mkdir()
+    paths = demo_build.copy_to(tmp_path)
+    home = paths.home
     cases = {_landing_name(c): c for c in corpus()}
     for name, case in cases.items():
-        (home / "landing" / name).write_bytes(case.content)
-    served_before = current_manifest(Paths(home))["snapshot_id"]
-    monkeypatch.setenv("CIM_HOME", str(home))
-    monkeypatch.setenv("CIM_CITY", str(DEMO_CITY))
-    monkeypatch.setenv("CIM_AS_OF", demo_build.manifest["as_of"])
-    with dg.instance_for_test() as instance:
-        result = (
-            build_definitions()
-            .resolve_job_def("pipeline")
-            .execute_in_process(instance=instance, raise_on_error=False)
-        )
-        events = [
-            " ".join(filter(None, [log.message, str(log.dagster_event or "")]))
-            for log in instance.all_logs(result.run_id)
-        ]
+        (paths.landing / name).write_bytes(case.content)
+    served_before = current_manifest(paths)["snapshot_id"]
+    result, events = demo_build.run(paths, monkeypatch)
     failed = [e.step_key for e in result.all_events if e.is_step_failure]
     assert result.success, f"steps failed: {failed}"
 
@@ -94,7 +76,7 @@ def test_hostile_corpus_never_blocks_the_city_nor_leaks_personal_data(
         if case.reason:
             assert case.reason in reason
 
-    assert current_manifest(Paths(home))["snapshot_id"] != served_before, "nothing published"
+    assert current_manifest(paths)["snapshot_id"] != served_before, "nothing published"
 
     hits = _hits_in_database(home / "warehouse.duckdb", PERSONAL_VALUES)
     hits += _hits_in_database(home / "published" / "current.duckdb", PERSONAL_VALUES)

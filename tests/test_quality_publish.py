@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
 
-import dagster as dg
 import duckdb
 import pytest
-from cim.definitions import build_definitions
 from cim.publish import current_manifest
-from cim.settings import Paths
 
-from tests.conftest import DEMO_CITY
 from tests.quirky import police_csv, police_row
 
 pytestmark = pytest.mark.slow
@@ -24,9 +19,7 @@ FUTURE = "politie_incidenten_2027-05.csv"
 def test_negative_counts_block_publication_and_a_future_month_is_quarantined(
     demo_build, tmp_path, monkeypatch
 ):
-    paths = Paths(tmp_path / "home")
-    shutil.copytree(demo_build.paths.home, paths.home, ignore=shutil.ignore_patterns("landing"))
-    paths.ensure()
+    paths = demo_build.copy_to(tmp_path)
     served = current_manifest(paths)["snapshot_id"]
     (paths.landing / NEGATIVE).write_text(
         "buurt;actie;activiteiten;deelnemers;deelnemers 12-24\n"
@@ -39,15 +32,7 @@ def test_negative_counts_block_publication_and_a_future_month_is_quarantined(
     ]
     (paths.landing / FUTURE).write_bytes(police_csv(rows).encode("cp1252"))
 
-    monkeypatch.setenv("CIM_HOME", str(paths.home))
-    monkeypatch.setenv("CIM_CITY", str(DEMO_CITY))
-    monkeypatch.setenv("CIM_AS_OF", demo_build.manifest["as_of"])
-    with dg.instance_for_test() as instance:
-        result = (
-            build_definitions()
-            .resolve_job_def("pipeline")
-            .execute_in_process(instance=instance, raise_on_error=False)
-        )
+    result, _ = demo_build.run(paths, monkeypatch)
     assert not result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "published/snapshot" not in materialized
