@@ -267,3 +267,16 @@ def test_valid_json_too_large_for_the_memory_limit_says_so(warehouse, monkeypatc
     assert outcome.status == "rejected"
     assert "more memory than the ingestion limit (16MB)" in outcome.reason
     assert "not valid JSON" not in outcome.reason
+
+
+def test_a_number_with_valid_grouping_is_read_exactly(warehouse):
+    rows = [
+        police_row(1, **{"Schade EUR": "1.234,5"}),
+        police_row(2, **{"Schade EUR": "-1.234.567,25"}),
+        police_row(3, **{"Schade EUR": "12"}),
+    ]
+    warehouse.drop("politie_incidenten_2023-04.csv", police_csv(rows), "cp1252")
+    [outcome] = warehouse.ingest()
+    assert (outcome.rows_accepted, outcome.rows_rejected) == (3, 0)
+    values = warehouse.all("SELECT damage_eur FROM raw.police_incidents ORDER BY _row_number")
+    assert values == [(1234.5,), (-1234567.25,), (12.0,)]
