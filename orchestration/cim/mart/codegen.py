@@ -17,6 +17,7 @@ import yaml
 
 from cim.city import City, FeedContract
 from cim.city.agenda import Indicator, Term
+from cim.city.contracts import NUMERIC_TYPES
 from cim.ingest.store import quote_ident
 
 DBT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
@@ -66,7 +67,7 @@ def _stored_names(contract: FeedContract) -> list[str]:
     names = []
     for column in contract.stored_columns:
         names.append(column.name)
-        if contract.suppressed_markers and column.type in {"integer", "decimal"}:
+        if contract.suppressed_markers and column.type in NUMERIC_TYPES:
             names.append(f"{column.name}_suppressed")
     return names
 
@@ -85,7 +86,7 @@ def _staging_docs(city: City) -> dict:
             if column.personal:
                 text += "; pseudonymised with a keyed hash"
             columns.append({"name": column.name, "description": text, "data_tests": tests})
-            if contract.suppressed_markers and column.type in {"integer", "decimal"}:
+            if contract.suppressed_markers and column.type in NUMERIC_TYPES:
                 columns.append(
                     {
                         "name": f"{column.name}_suppressed",
