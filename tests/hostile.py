@@ -76,7 +76,7 @@ def _report(n: int, extra: str = "") -> str:
     )
 
 
-def _housing(
+def housing_workbook(
     rows: list[list[object]], *, hidden_first: bool = False, formula: bool = False
 ) -> bytes:
     book = openpyxl.Workbook()
@@ -101,7 +101,7 @@ def _housing(
 
 def _zip_bomb() -> bytes:
     """A valid workbook plus a part that unpacks to 300 MB of zeros (~300 KB packed)."""
-    buffer = io.BytesIO(_housing([["04017A001", "Buurt 1", "geluid", 3, 100]]))
+    buffer = io.BytesIO(housing_workbook([["04017A001", "Buurt 1", "geluid", 3, 100]]))
     block = bytes(1 << 20)
     with (
         zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive,
@@ -256,7 +256,7 @@ def corpus() -> list[Hostile]:
         Hostile(
             "hidden_sheet",
             "klachten_2023-Q2.xlsx",
-            _housing([["04017A001", "Buurt 1", "geluid", 3, 100]], hidden_first=True),
+            housing_workbook([["04017A001", "Buurt 1", "geluid", 3, 100]], hidden_first=True),
             "loaded",
             warning="hidden sheet(s) ['Oude cijfers']",
             counts=(1, 1, 0),
@@ -264,9 +264,10 @@ def corpus() -> list[Hostile]:
         Hostile(
             "formula_without_value",
             "klachten_2023-Q2.xlsx",
-            _housing([["04017A001", "Buurt 1", "geluid", 3, 100]], formula=True),
+            housing_workbook([["04017A001", "Buurt 1", "geluid", 3, 100]], formula=True),
             "loaded",
             counts=(2, 1, 1),
+            warning="1 formula cell(s) have no saved value",
             row_reason="required value missing",
         ),
         Hostile(

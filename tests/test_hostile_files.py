@@ -280,3 +280,28 @@ def test_a_number_with_valid_grouping_is_read_exactly(warehouse):
     assert (outcome.rows_accepted, outcome.rows_rejected) == (3, 0)
     values = warehouse.all("SELECT damage_eur FROM raw.police_incidents ORDER BY _row_number")
     assert values == [(1234.5,), (-1234567.25,), (12.0,)]
+
+
+def test_a_formula_with_its_saved_value_reads_that_value_without_warning(warehouse):
+    """What Excel writes: the formula and its last computed value side by side."""
+    import io
+    import zipfile
+
+    from tests.hostile import housing_workbook
+
+    source = zipfile.ZipFile(
+        io.BytesIO(housing_workbook([["04017A001", "B1", "geluid", 3, 100]], formula=True))
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                data = data.replace(b"<f>D4+D5</f><v />", b"<f>D4+D5</f><v>7</v>")
+                assert b"<v>7</v>" in data
+            target.writestr(item, data)
+    warehouse.drop("klachten_2023-Q2.xlsx", out.getvalue())
+    [outcome] = warehouse.ingest()
+    assert (outcome.status, outcome.rows_accepted, outcome.rows_rejected) == ("loaded", 2, 0)
+    assert not any("formula" in w for w in outcome.warnings), outcome.warnings
+    assert warehouse.all("SELECT complaints FROM raw.housing_complaints ORDER BY 1") == [(3,), (7,)]

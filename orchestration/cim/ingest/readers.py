@@ -286,6 +286,24 @@ def _pick_sheet(book, contract: FeedContract) -> tuple[str, list[str]]:
     return visible[0], warnings
 
 
+# a formula cell whose saved value is empty or absent: the workbook was written by a
+# program and never recalculated, so every reader (Excel's viewer aside) sees nothing
+_FORMULA_WITHOUT_VALUE = re.compile(rb"(?:</f>|<f\b[^>]*/>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>")
+
+
+def _formulas_without_value(path: Path, part: str | None) -> int:
+    """Formula cells of one sheet that carry no saved value, counted from its XML."""
+    if part is None:
+        return 0
+    found, tail = 0, b""
+    with zipfile.ZipFile(path) as archive, archive.open(part) as sheet:
+        while chunk := sheet.read(_CHUNK):
+            buffer = tail + chunk
+            found += sum(1 for m in _FORMULA_WITHOUT_VALUE.finditer(buffer) if m.end() > len(tail))
+            tail = buffer[-256:]
+    return found
+
+
 def _xlsx_to_csv(
     path: Path, contract: FeedContract, workdir: Path, limit_bytes: int
 ) -> tuple[Path, list[str], int, list[str]]:
@@ -304,6 +322,14 @@ def _xlsx_to_csv(
     written = 0
     try:
         sheet_name, warnings = _pick_sheet(book, contract)
+        # openpyxl keeps the sheet's part name only privately; without it, no count
+        part = getattr(book[sheet_name], "_worksheet_path", None)
+        if blank := _formulas_without_value(path, part):
+            warnings.append(
+                f"{blank} formula cell(s) have no saved value (the workbook was never "
+                "recalculated): they read as empty; ask the partner to open, recalculate "
+                "and save it in a spreadsheet program"
+            )
         target = workdir / "delivery.csv"
         header: list[str] = []
         with target.open("w", encoding="utf-8", newline="") as sink:
