@@ -64,7 +64,8 @@ def short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
     return f"{cut}~{suffix}"
 
 
-def _signature(st: os.stat_result) -> tuple[int, int, int]:
+def signature_of(st: os.stat_result) -> tuple[int, int, int]:
+    """Size, modification time and inode: what must not move while a file is taken."""
     return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
@@ -86,7 +87,7 @@ def take_copy(delivery: Delivery, archive: Path, limit_bytes: int | None) -> tup
         fd = os.open(delivery.path, flags)
         with os.fdopen(fd, "rb") as source, partial.open("wb") as sink:
             before = os.fstat(source.fileno())
-            if not stat.S_ISREG(before.st_mode) or _signature(before) != delivery.signature:
+            if not stat.S_ISREG(before.st_mode) or signature_of(before) != delivery.signature:
                 raise FileChanged("the file changed between the scan and the copy")
             while chunk := source.read(_CHUNK):
                 copied += len(chunk)
@@ -97,7 +98,7 @@ def take_copy(delivery: Delivery, archive: Path, limit_bytes: int | None) -> tup
             sink.flush()
             os.fsync(sink.fileno())
             after = os.stat(delivery.path, follow_symlinks=False)
-            if _signature(after) != delivery.signature or copied != delivery.size:
+            if signature_of(after) != delivery.signature or copied != delivery.size:
                 raise FileChanged("the file changed while it was being copied")
         sha256 = digest.hexdigest()
         suffix = "".join(Path(short_name(delivery.name)).suffixes[-1:]).lower()
@@ -185,18 +186,15 @@ def scan_landing(landing: Path, city: City, settle: float | None = None) -> list
             continue  # hidden files and uploads in progress are not deliveries (yet)
         if (st := _lstat(entry)) is not None:
             entries.append((entry, st))
-    young = [e for e, st in entries if stat.S_ISREG(st.st_mode) and _is_young(st, settle)]
+    young = [(e, st) for e, st in entries if stat.S_ISREG(st.st_mode) and _is_young(st, settle)]
     moving: set[Path] = set()
     if young:
         time.sleep(settle)
-        for entry in young:
-            before = next(st for e, st in entries if e == entry)
+        for entry, before in young:
             after = _lstat(entry)
-            if after is None or _signature(after) != _signature(before):
+            if after is None or signature_of(after) != signature_of(before):
                 moving.add(entry)
-    deliveries = []
-    for entry, st in entries:
-        deliveries.append(_delivery(entry, st, city, settling=entry in moving))
+    deliveries = [_delivery(e, st, city, settling=e in moving) for e, st in entries]
     return sorted(deliveries, key=lambda d: (d.feed or "", d.period or "", d.received_at, d.name))
 
 
@@ -226,6 +224,6 @@ def _delivery(entry: Path, st: os.stat_result, city: City, settling: bool) -> De
         feed=feeds[0] if len(feeds) == 1 else None,
         refusal=refusal,
         period=contract.period_of(entry.name) if contract else None,
-        signature=_signature(st),
+        signature=signature_of(st),
         settling=settling and refusal is None,
     )

@@ -22,7 +22,14 @@ import duckdb
 from cim.city import City, FeedContract
 from cim.faults import pause_at
 from cim.ingest import store
-from cim.ingest.files import Delivery, FileChanged, scan_landing, short_name, take_copy
+from cim.ingest.files import (
+    Delivery,
+    FileChanged,
+    scan_landing,
+    short_name,
+    signature_of,
+    take_copy,
+)
 from cim.ingest.readers import UnreadableFile, read_delivery
 from cim.ingest.rules import plan_checks
 from cim.quality.periods import period_end, period_start
@@ -132,12 +139,16 @@ class FeedRunner:
         """Apply an archived delivery again (after a withdrawal), noting why in the ledger."""
         outcome = self._apply(delivery, contract, sha, delivery.path)
         if outcome.load_id:
-            self.con.execute(
-                "UPDATE meta.file_ledger SET warnings = list_append(warnings, ?) WHERE load_id = ?",
-                [note, outcome.load_id],
-            )
-            outcome.warnings.append(note)
+            self._add_warning(outcome, note)
         return outcome
+
+    def _add_warning(self, outcome: FileOutcome, note: str) -> None:
+        """A warning learnt after the ledger line was written: add it to both."""
+        self.con.execute(
+            "UPDATE meta.file_ledger SET warnings = list_append(warnings, ?) WHERE load_id = ?",
+            [note, outcome.load_id],
+        )
+        outcome.warnings.append(note)
 
     # -- steps ------------------------------------------------------------------
     def _apply(
@@ -180,11 +191,7 @@ class FeedRunner:
                 f"the same file was received before as {earlier[0]!r} ({earlier[1]} on "
                 f"{earlier[2]:%Y-%m-%d}); applied again as the delivery in force"
             )
-            self.con.execute(
-                "UPDATE meta.file_ledger SET warnings = list_append(warnings, ?) WHERE load_id = ?",
-                [note, outcome.load_id],
-            )
-            outcome.warnings.append(note)
+            self._add_warning(outcome, note)
         return outcome
 
     def _period_problem(self, contract: FeedContract, name: str, periods: list[str]) -> str | None:
@@ -448,7 +455,7 @@ def _remove_if_unchanged(delivery: Delivery) -> None:
         st = os.stat(delivery.path, follow_symlinks=False)
     except OSError:
         return
-    if (st.st_size, st.st_mtime_ns, st.st_ino) == delivery.signature:
+    if signature_of(st) == delivery.signature:
         delivery.path.unlink(missing_ok=True)
 
 

@@ -239,6 +239,13 @@ def _cell_text(value: object, contract: FeedContract) -> str | None:
     return str(value).strip()
 
 
+def _not_a_spreadsheet(exc: Exception) -> UnreadableFile:
+    return UnreadableFile(
+        f"not a readable .xlsx spreadsheet ({type(exc).__name__}); the file may be "
+        "truncated or another format renamed to .xlsx: ask the partner to export it again"
+    )
+
+
 def _check_unpacked_size(path: Path, limit_bytes: int) -> None:
     """Refuse a spreadsheet whose parts would unpack past the limit (a zip bomb).
 
@@ -249,10 +256,7 @@ def _check_unpacked_size(path: Path, limit_bytes: int) -> None:
         with zipfile.ZipFile(path) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UnreadableFile(
-            f"not a readable .xlsx spreadsheet ({type(exc).__name__}); the file may be "
-            "truncated or another format renamed to .xlsx: ask the partner to export it again"
-        ) from exc
+        raise _not_a_spreadsheet(exc) from exc
     if unpacked > limit_bytes:
         raise UnreadableFile(
             f"the spreadsheet would unpack to {unpacked / 1024 / 1024:.0f} MB, over the limit "
@@ -315,10 +319,7 @@ def _xlsx_to_csv(
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise UnreadableFile(
-            f"not a readable .xlsx spreadsheet ({type(exc).__name__}); the file may be "
-            "truncated or another format renamed to .xlsx: ask the partner to export it again"
-        ) from exc
+        raise _not_a_spreadsheet(exc) from exc
     written = 0
     try:
         sheet_name, warnings = _pick_sheet(book, contract)
