@@ -5,11 +5,33 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from cim.quality.periods import period_end, period_index, period_of, period_start
-
-pytestmark = pytest.mark.slow
+from cim.periods import label, period_at, period_end, period_index, period_of, period_start
 
 
+@pytest.mark.parametrize(
+    ("grain", "year", "part", "expected"),
+    [
+        ("month", 2024, 3, "2024-03"),
+        ("month", 2024, 13, None),
+        ("quarter", 2024, 4, "2024-Q4"),
+        ("quarter", 2024, 5, None),
+        ("year", 2024, 1, "2024"),
+        ("school_year", 1999, 1, "1999/00"),
+        ("snapshot", 2024, 1, None),
+    ],
+)
+def test_label_writes_periods_as_the_contracts_do(grain, year, part, expected):
+    assert label(grain, year, part) == expected
+
+
+@pytest.mark.parametrize("grain", ["month", "quarter", "year", "school_year"])
+def test_period_at_inverts_period_index(grain):
+    for day in (dt.date(1999, 12, 31), dt.date(2000, 1, 1), dt.date(2024, 9, 1)):
+        period = period_of(day, grain)
+        assert period_at(period_index(period, grain), grain) == period
+
+
+@pytest.mark.slow
 def test_python_periods_equal_the_marts_period_calendar(demo_build):
     rows = demo_build.query(
         "SELECT period_type, period_id, start_date, end_date, period_index "

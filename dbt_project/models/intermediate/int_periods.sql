@@ -1,5 +1,6 @@
 -- The period calendar: months, quarters, years and school years (September to August)
 -- from 2000 to 2040, each with its dates, its order and the same period a year before.
+-- Period ids come from the period_of macro, the one SQL home of period labels.
 with months as (
     select cast(range as date) as start_date
     from range(date '2000-01-01', date '2041-01-01', interval 1 month)
@@ -8,7 +9,7 @@ with months as (
 periods as (
     select
         'month' as period_type,
-        strftime(start_date, '%Y-%m') as period_id,
+        {{ period_of('start_date', 'month') }} as period_id,
         start_date,
         cast(start_date + interval 1 month - interval 1 day as date) as end_date
     from months
@@ -17,7 +18,7 @@ periods as (
 
     select
         'quarter' as period_type,
-        strftime(start_date, '%Y') || '-Q' || quarter(start_date) as period_id,
+        {{ period_of('start_date', 'quarter') }} as period_id,
         start_date,
         cast(start_date + interval 3 month - interval 1 day as date) as end_date
     from months
@@ -27,7 +28,7 @@ periods as (
 
     select
         'year' as period_type,
-        strftime(start_date, '%Y') as period_id,
+        {{ period_of('start_date', 'year') }} as period_id,
         start_date,
         cast(start_date + interval 1 year - interval 1 day as date) as end_date
     from months
@@ -37,10 +38,7 @@ periods as (
 
     select
         'school_year' as period_type,
-        strftime(start_date, '%Y')
-        || '/'
-        || lpad(cast((year(start_date) + 1) % 100 as varchar), 2, '0')
-            as period_id,
+        {{ period_of('start_date', 'school_year') }} as period_id,
         start_date,
         cast(start_date + interval 1 year - interval 1 day as date) as end_date
     from months

@@ -10,9 +10,10 @@ import datetime as dt
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from cim.city.contracts import AREA_TYPES, NUMERIC_TYPES, FeedContract, Identifier
+from cim.city.strict import Strict
 
 Cadence = Literal["month", "quarter", "year", "school_year"]
 PERIOD_PATTERNS = {
@@ -23,17 +24,13 @@ PERIOD_PATTERNS = {
 }
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Goal(_Strict):
+class Goal(Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     name: str
     description: str = ""
 
 
-class Term(_Strict):
+class Term(Strict):
     """Where a numerator or denominator comes from: one feed, filtered and aggregated."""
 
     feed: Identifier
@@ -57,7 +54,7 @@ class Term(_Strict):
         return self.sum or self.max
 
 
-class Survey(_Strict):
+class Survey(Strict):
     """Weighted respondent-level items: a share (0/1 item) or a mean score (several items)."""
 
     feed: Identifier
@@ -67,7 +64,7 @@ class Survey(_Strict):
     where: dict[Identifier, list[str]] = {}
 
 
-class Indicator(_Strict):
+class Indicator(Strict):
     id: Identifier
     name: str
     definition: str
@@ -103,7 +100,7 @@ class Indicator(_Strict):
         return named + ([("denominator", self.denominator)] if self.denominator else [])
 
 
-class Target(_Strict):
+class Target(Strict):
     indicator: Identifier
     area: str | None = None
     baseline_period: str
@@ -112,12 +109,12 @@ class Target(_Strict):
     target_date: dt.date
 
 
-class Measure(_Strict):
+class Measure(Strict):
     sum: Identifier
     label: str
 
 
-class Reach(_Strict):
+class Reach(Strict):
     """A feed that reports, per action, area and period, what was done and whom it reached."""
 
     feed: Identifier
@@ -127,7 +124,7 @@ class Reach(_Strict):
     reached: Measure
 
 
-class Activities(_Strict):
+class Activities(Strict):
     registry: Identifier
     reach: list[Reach] = []
 
@@ -143,7 +140,7 @@ REGISTRY_COLUMNS = {
 }
 
 
-class Agenda(_Strict):
+class Agenda(Strict):
     goals: list[Goal] = []
     indicators: list[Indicator] = []
     targets: list[Target] = []

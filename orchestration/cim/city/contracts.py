@@ -10,7 +10,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
+
+from cim import periods
+from cim.city.strict import Strict
+from cim.periods import Grain
 
 # Identifiers become table and column names: keep them to a safe, boring alphabet so
 # they can be quoted without ever pasting arbitrary text into SQL.
@@ -20,7 +24,6 @@ Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER)]
 ColumnType = Literal[
     "text", "integer", "decimal", "date", "timestamp", "boolean", "area_code", "area_code_list"
 ]
-Grain = Literal["month", "quarter", "year", "school_year", "snapshot"]
 NUMERIC_TYPES = {"integer", "decimal"}
 AREA_TYPES = {"area_code", "area_code_list"}
 
@@ -34,23 +37,19 @@ _GRAIN_GROUPS = {
 }
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Contact(_Strict):
+class Contact(Strict):
     name: str
     email: str
 
 
-class RowFilter(_Strict):
+class RowFilter(Strict):
     """Rows that are not data (a "Totaal" line): skipped and accounted as rejected."""
 
     column: Identifier
     equals: list[str]
 
 
-class Dialect(_Strict):
+class Dialect(Strict):
     encoding: str = "utf-8"
     delimiter: str = ","
     quote: str = '"'
@@ -73,7 +72,7 @@ class Dialect(_Strict):
         return self
 
 
-class Period(_Strict):
+class Period(Strict):
     grain: Grain
     from_filename: str | None = None
     # A date column that should fall inside the delivered period (e.g. the registration
@@ -99,14 +98,14 @@ class Period(_Strict):
         return self
 
 
-class Sla(_Strict):
+class Sla(Strict):
     cadence: Literal["monthly", "quarterly", "yearly", "biennial", "on_change"]
     due_from: Literal["period_end", "period_start"] = "period_end"
     due_days: int = Field(0, ge=0)
     grace_days: int = Field(0, ge=0)
 
 
-class Column(_Strict):
+class Column(Strict):
     name: Identifier
     source: str | None = Field(None, description="header text in the partner's file")
     aliases: list[str] = []
@@ -133,7 +132,7 @@ class Column(_Strict):
         return self
 
 
-class FeedContract(_Strict):
+class FeedContract(Strict):
     feed: Identifier
     partner: Identifier
     description: str = ""
@@ -219,13 +218,5 @@ class FeedContract(_Strict):
 
     def _period_from(self, match: re.Match[str]) -> str | None:
         grain = self.period.grain
-        year = int(match["year"])
-        if grain == "month":
-            month = int(match["month"])
-            return f"{year:04d}-{month:02d}" if 1 <= month <= 12 else None
-        if grain == "quarter":
-            quarter = int(match["quarter"])
-            return f"{year:04d}-Q{quarter}" if 1 <= quarter <= 4 else None
-        if grain == "school_year":
-            return f"{year:04d}/{(year + 1) % 100:02d}"
-        return f"{year:04d}"
+        part = {"month": "month", "quarter": "quarter"}.get(grain)
+        return periods.label(grain, int(match["year"]), int(match[part]) if part else 1)

@@ -32,7 +32,7 @@ from cim.ingest.files import (
 )
 from cim.ingest.readers import UnreadableFile, read_delivery
 from cim.ingest.rules import plan_checks
-from cim.quality.periods import period_end, period_start
+from cim.periods import period_end, period_start
 from cim.settings import INGEST_MEMORY_LIMIT, Paths, as_of, pseudonym_key
 
 log = logging.getLogger(__name__)

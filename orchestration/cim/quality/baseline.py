@@ -15,8 +15,8 @@ import datetime as dt
 
 from cim.city import City, FeedContract
 from cim.city.contracts import NUMERIC_TYPES, Column
+from cim.periods import period_index, period_of
 from cim.quality.outcome import ERROR
-from cim.quality.periods import period_index, period_of
 from cim.quality.rules import PERIODS, ROWS, Rule
 
 PRESENT_SUFFIX = "_or_suppressed"

@@ -23,8 +23,8 @@ import pandas as pd
 
 from cim.city import FeedContract
 from cim.ingest.store import quote_ident, raw_columns, raw_table, suppressed_flag
+from cim.periods import period_index
 from cim.quality.baseline import PRESENT_SUFFIX
-from cim.quality.periods import period_index
 from cim.quality.rules import Rule
 
 LINEAGE = ["_row_number", "_lid"]

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from cim.city.errors import ConfigError, from_validation_error
-from cim.quality.periods import shift
+from cim.city.strict import Strict
+from cim.periods import shift
 
 FRAME_NAME = r"^[a-z][a-z0-9_]{0,62}$"
 ROWS, PERIODS = "rows", "periods"
@@ -41,17 +42,13 @@ _PLACEHOLDER = re.compile(r"\{\s*(today|start)\s*(?:([+-])\s*(\d+)\s*([dmy]))?\s
 _COLUMN_KEYS = ("column", "column_A", "column_B")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FrameSpec(_Strict):
+class FrameSpec(Strict):
     description: str = ""
     keys: list[str] = []
     sql: str
 
 
-class RuleSpec(_Strict):
+class RuleSpec(Strict):
     name: str
     expect: str = Field(pattern=r"^expect_[a-z0-9_]+$")
     kwargs: dict[str, Any] = {}
@@ -61,7 +58,7 @@ class RuleSpec(_Strict):
     advice: str = ""
 
 
-class SuiteFile(_Strict):
+class SuiteFile(Strict):
     feed: str | None = None
     table: str | None = None
     keys: list[str] = []

@@ -13,11 +13,11 @@ import pandas as pd
 from cim.city import City
 from cim.city.errors import ConfigError
 from cim.ingest.store import quote_ident
+from cim.periods import period_start
 from cim.quality import frames
 from cim.quality.baseline import baseline_rules, default_advice
 from cim.quality.engine import Tally, outcome, validate
 from cim.quality.outcome import ERROR, CheckOutcome, now
-from cim.quality.periods import period_start
 from cim.quality.rules import PERIODS, ROWS, Rule, SuiteFile, merge, resolve, suite_file
 from cim.settings import REPO_ROOT
 
