@@ -1,61 +1,59 @@
 """Collective Impact Monitor: entry point (`streamlit run app/main.py`).
 
-Pages are st.Page objects in a hidden st.navigation. The sidebar radio (translated labels)
-chooses the page and keeps the choice in the URL query parameter ``page``; when the page
-Streamlit resolved from the URL path differs, st.switch_page follows ``page``. Deep links:
-``?page=indicator&indicator=property_crime_rate&area=04017A&lang=nl``,
-``?page=impact&action=<action_id>&indicator=<indicator_id>``.
+Streamlit's native multipage navigation: one ``st.Page`` per entry of ``app.views.PAGES``,
+titled in the reader's language, at its own URL path (``/indicator``, ``/impact``; the
+overview at ``/``), listed in the sidebar by ``st.navigation``. The language radio lives in
+this entrypoint, so it keeps its value on every page, and writes it to ``?lang=``.
+
+Deep links: ``/indicator?indicator=property_crime_rate&area=04017A&lang=nl``,
+``/impact?action=<action_id>&indicator=<indicator_id>``. Links written before the pages had
+URL paths (``?page=indicator&indicator=...``) are redirected once to that page with their
+other parameters.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from app import i18n
+from app.i18n import t
+from app.views import PAGES, page
 
-import streamlit as st  # noqa: E402
+LEGACY_PAGE_PARAM = "page"
 
-from app import i18n  # noqa: E402
-from app.i18n import t  # noqa: E402
-from app.views import PAGES  # noqa: E402
+
+def language_selector() -> None:
+    langs = list(i18n.LANGS)
+    wanted = st.query_params.get("lang", "en")
+    st.sidebar.radio(
+        "Language · Taal · Langue",
+        langs,
+        index=langs.index(wanted) if wanted in langs else 0,
+        format_func=lambda code: code.upper(),
+        horizontal=True,
+        key="lang",
+    )
+    # native navigation clears the query string; the widget's value survives it
+    st.query_params["lang"] = i18n.lang()
+
+
+def follow_legacy_link(pages: dict[str, st.Page], current: st.Page) -> None:
+    """``?page=<key>&...``: go to the page whose URL path is ``key``, keeping the rest."""
+    if LEGACY_PAGE_PARAM not in st.query_params:
+        return
+    target = pages.get(st.query_params[LEGACY_PAGE_PARAM])
+    del st.query_params[LEGACY_PAGE_PARAM]
+    if target is not None and target.url_path != current.url_path:
+        params = {key: st.query_params.get_all(key) for key in st.query_params}
+        st.switch_page(target, query_params=params)
 
 
 def main() -> None:
-    st.set_page_config(page_title="Collective Impact Monitor", layout="wide")
-    langs = list(i18n.LANGS)
-    wanted_lang = st.query_params.get("lang", "en")
-    with st.sidebar:
-        st.radio(
-            "Language · Taal · Langue",
-            langs,
-            index=langs.index(wanted_lang) if wanted_lang in langs else 0,
-            format_func=lambda code: code.upper(),
-            horizontal=True,
-            key="lang",
-        )
-        st.query_params["lang"] = i18n.lang()
-        st.title(t("app.title"))
-        keys = list(PAGES)
-        wanted = st.query_params.get("page", "overview")
-        chosen = st.radio(
-            t("nav.label"),
-            keys,
-            index=keys.index(wanted) if wanted in keys else 0,
-            format_func=lambda k: t(f"page.{k}"),
-            key="page",
-        )
-    st.query_params["page"] = chosen
-    pages = {
-        key: st.Page(fn, title=t(f"page.{key}"), url_path=key, default=key == "overview")
-        for key, fn in PAGES.items()
-    }
-    current = st.navigation(list(pages.values()), position="hidden")
-    if current is not pages[chosen]:
-        # the URL path (or the page the browser is on) disagrees with ?page=: follow ?page=
-        st.switch_page(pages[chosen], query_params=st.query_params.to_dict())
+    language_selector()
+    pages = {key: page(key) for key in PAGES}
+    current = st.navigation({t("app.title"): list(pages.values())})
+    follow_legacy_link(pages, current)
+    st.set_page_config(page_title=f"{current.title} · {t('app.title')}", layout="wide")
     current.run()
 
 

@@ -4,26 +4,65 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
 from app.data import fmt
+from app.i18n import LANGS, catalog
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 PAGES = ["overview", "indicator", "area", "partners", "impact", "health", "method"]
 CITY = "04017"
+# links written before the pages had their own URL path; they must keep working
+OLD_LINKS = {
+    "indicator": {"indicator": "property_crime_rate", "area": "04017A", "lang": "nl"},
+    "impact": {"action": "ACT-014", "indicator": "nuisance_report_rate"},
+}
 
 
-def run(page: str, **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["page"] = page
-    for key, value in params.items():
-        at.query_params[key] = value
+def url_path(page: str) -> str:
+    """The page's URL path: its key, except the default page, served at /."""
+    return "" if page == PAGES[0] else page
+
+
+def go(at: AppTest, page: str, **params: str) -> AppTest:
+    """What the browser does for /<page>?<params>, for a typed URL as for a click on the
+    sidebar's navigation (which drops the query string): ask for the page by its hash, which
+    Streamlit computes from the key given as ``url_path``, with exactly ``params``.
+    (``AppTest.switch_page`` finds only pages made from files; ours are functions.)"""
+    at._page_hash = calc_hash(page)
+    at.query_params.clear()
+    at.query_params.update(params)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def run(page: str, **params: str) -> AppTest:
+    """A new session opened on /<page>?<params>."""
+    return go(AppTest.from_file(APP, default_timeout=60), page, **params)
+
+
+def old_link(**params: str) -> AppTest:
+    """A new session opened on /?<params>, as old ``?page=`` links do."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def title(page: str, lang: str) -> str:
+    return catalog(lang)[f"page.{page}"]
+
+
+def navigation(at: AppTest) -> list[tuple[str, str]]:
+    """(title, URL path) of every page st.navigation registered in the last run, in order."""
+    return [(p["page_name"], p["url_pathname"]) for p in at._registered_pages.values()]
 
 
 @pytest.fixture
@@ -59,7 +98,7 @@ def test_overview_cards_show_city_progress(published):
     captions = " ".join(c.value for c in at.caption)
     (created,) = published("SELECT manifest->>'created_at' FROM published.manifest")[0]
     assert created in captions
-    assert at.query_params["page"] == "overview"
+    assert at.query_params == {"lang": "en"}
 
 
 def test_indicator_table_equals_mart_with_suppressed_cells(published):
@@ -174,8 +213,10 @@ def test_method_page(published):
 def test_empty_state(page, tmp_path, monkeypatch):
     monkeypatch.setenv("CIM_HOME", str(tmp_path / "empty"))
     at = run(page)
+    assert at.title[0].value == title(page, "en")
     assert any("No data published yet" in w.value for w in at.warning)
-    assert "make run" in " ".join(m.value for m in at.markdown)
+    body = " ".join(m.value for m in at.markdown)
+    assert "make run" in body and "`make demo`" in body and "cim demo" not in body
 
 
 def test_language_switch_to_dutch(published):
@@ -196,10 +237,97 @@ def test_user_choices_are_written_to_the_url(published):
     at.selectbox[0].set_value("trust_police_share").run()
     assert not at.exception
     assert at.query_params["indicator"] == "trust_police_share"
-    at.sidebar.radio(key="page").set_value("area").run()
-    assert not at.exception
-    assert at.query_params["page"] == "area"
+    go(at, "area", lang="en")
     assert at.title[0].value == "Area profile"
+    assert "indicator" not in at.query_params  # each page has its own parameters
+
+
+# --- navigation: native st.navigation, translated titles, URL paths, old links ---------
+
+
+@pytest.mark.parametrize("lang", list(LANGS))
+def test_every_page_is_in_the_navigation_with_its_translated_title(lang, tmp_path, monkeypatch):
+    monkeypatch.setenv("CIM_HOME", str(tmp_path / "empty"))  # titles need no data
+    at = run("overview", lang=lang)
+    expected = [(title(page, lang), url_path(page)) for page in PAGES]
+    assert navigation(at) == expected
+    assert len({name for name, _ in expected}) == len(PAGES)
+    for page in PAGES:
+        go(at, page)  # a click in the sidebar: the query string is dropped
+        assert at.title[0].value == title(page, lang), page
+        assert at.query_params["lang"] == lang, page  # the language stays
+        assert navigation(at) == expected, page
+
+
+def test_the_translations_name_every_page():
+    for lang in LANGS:
+        assert all(catalog(lang).get(f"page.{page}") for page in PAGES), lang
+    assert title("area", "nl") != title("area", "en") != title("area", "fr")
+
+
+@pytest.mark.parametrize("page", list(OLD_LINKS))
+def test_old_page_links_land_on_their_page_with_their_parameters(page, published):
+    params = OLD_LINKS[page]
+    at = old_link(page=page, **params)
+    lang = params.get("lang", "en")
+    assert at.title[0].value == title(page, lang)
+    assert {k: at.query_params[k] for k in params} == params
+    assert "page" not in at.query_params  # redirected once, to the native URL
+    if page == "indicator":
+        assert [at.selectbox[0].value, at.selectbox[1].value] == ["property_crime_rate", "04017A"]
+    else:
+        assert [at.selectbox[0].value, at.selectbox[1].value] == ["ACT-014", "nuisance_report_rate"]
+        assert at.metric  # the estimate of that action and indicator
+
+
+def test_old_link_to_an_unknown_page_opens_the_overview(tmp_path, monkeypatch):
+    monkeypatch.setenv("CIM_HOME", str(tmp_path / "empty"))
+    at = old_link(page="nowhere", lang="fr")
+    assert at.title[0].value == title("overview", "fr")
+    assert at.query_params == {"lang": "fr"}
+
+
+def test_url_path_links_open_their_page(published):
+    at = run("indicator", indicator="property_crime_rate", area="04017A", lang="nl")
+    assert at.title[0].value == "Indicator"
+    assert [at.selectbox[0].value, at.selectbox[1].value] == ["property_crime_rate", "04017A"]
+    assert at.query_params == {"indicator": "property_crime_rate", "area": "04017A", "lang": "nl"}
+    at = run("impact", action="ACT-014", indicator="violent_crime_rate", lang="fr")
+    assert at.title[0].value == title("impact", "fr")
+    assert [at.selectbox[0].value, at.selectbox[1].value] == ["ACT-014", "violent_crime_rate"]
+
+
+def test_language_stays_when_switching_pages(published):
+    at = run("health")
+    at.sidebar.radio(key="lang").set_value("fr").run()
+    assert at.title[0].value == title("health", "fr")
+    for page in ["area", "impact", "overview"]:
+        go(at, page)
+        assert at.title[0].value == title(page, "fr")
+        assert at.query_params["lang"] == "fr"
+        assert at.sidebar.radio(key="lang").value == "fr"
+
+
+def test_overview_cards_link_to_their_indicator_page(published):
+    at = run("overview", lang="nl")
+    links = at.page_link
+    inds = [
+        i
+        for (i,) in published(
+            "SELECT indicator_id FROM marts.fct_progress WHERE area_id = ?", [CITY]
+        )
+    ]
+    assert len(links) == len(inds) == 12
+    targets = [(link.proto.page, dict(parse_qsl(link.proto.query_string))) for link in links]
+    assert sorted(targets, key=lambda t: t[1]["indicator"]) == [
+        ("indicator", {"indicator": i, "lang": "nl"}) for i in sorted(inds)
+    ]
+    assert {link.value for link in links} == {catalog("nl")["overview.details"]}
+    page, params = next(t for t in targets if t[1]["indicator"] == "trust_police_share")
+    go(at, page, **params)  # a click on the link
+    assert at.title[0].value == title("indicator", "nl")
+    assert at.selectbox[0].value == "trust_police_share"
+    assert at.selectbox[0].index > 0  # not the first indicator, which it shows by default
 
 
 def test_impact_page_shows_estimate_interval_and_level(published):

@@ -1,11 +1,11 @@
-"""Helpers shared by the pages: empty state, URL-backed pickers, colours."""
+"""Helpers shared by the pages: empty state, URL-backed pickers, links between pages, colours."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import data
-from app.i18n import t
+from app import data, views  # views: the page registry, complete before any page renders
+from app.i18n import lang, t
 
 # colour-blind safe diverging scale: blue = better, orange = worse
 BETTER, WORSE, NEUTRAL = "#2166ac", "#e66101", "#bbbbbb"
@@ -35,6 +35,12 @@ def url_select(param: str, label: str, options: list[str], labels: dict[str, str
     value = st.selectbox(label, options, index=index, format_func=lambda o: labels.get(o, o))
     st.query_params[param] = value
     return value
+
+
+def page_link(key: str, label: str, **params: str) -> None:
+    """A link to the page ``key`` of ``app.views.PAGES`` with ``params`` in its URL: the
+    only way one page sends the reader to another (the language goes along)."""
+    st.page_link(views.page(key), label=label, query_params={**params, "lang": lang()})
 
 
 def good_change(change: float | None, direction: str) -> bool | None:

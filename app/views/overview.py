@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import pandas as pd
 import streamlit as st
 
 from app import data
-from app.i18n import lang, status, t
+from app.i18n import status, t
 from app.text import md
-from app.views.common import good_change, require_data
+from app.views.common import good_change, page_link, require_data
 
 PROBLEM_STATUSES = ("missing", "rejected")
 
@@ -80,8 +78,7 @@ def card(ind: pd.Series, prog: pd.Series | None, city: str) -> None:
         f"{md(ind['unit'])} · {t('overview.latest_period', period=prog['latest_period_id'])} · "
         f"{target_txt} · **{t('col.status')}: {status(prog['status'])}**"
     )
-    link = f"?page=indicator&indicator={quote(str(ind['indicator_id']))}&lang={lang()}"
-    st.markdown(f"[{t('overview.details')}]({link})")
+    page_link("indicator", t("overview.details"), indicator=str(ind["indicator_id"]))
 
 
 def render() -> None:
