@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
-from cim.impact import Options, PanelError, estimate_impact, long_panel
+from cim.impact import ImpactSettings, PanelError, estimate_impact, long_panel
 from cim.impact.adjacency import load_neighbours
 from cim.impact.permutation import p_value
 from cim.impact.tables import holm
@@ -57,7 +57,9 @@ def test_did_and_cluster_interval_equal_statsmodels(drop_rows):
     panel = synthetic_panel()
     if drop_rows:  # an unbalanced panel: missing deliveries
         panel = panel.drop(np.random.default_rng(1).choice(len(panel), drop_rows, replace=False))
-    est = estimate_impact(panel, Options(min_clusters=2, min_treated_clusters=1), multiplier=1000)
+    est = estimate_impact(
+        panel, ImpactSettings(min_clusters=2, min_treated_clusters=1), multiplier=1000
+    )
     sm = statsmodels_fit(panel, 1000)
     assert est.effect == pytest.approx(sm.params["d"], rel=1e-9)
     assert est.cluster_se == pytest.approx(sm.bse["d"], rel=1e-7)
@@ -70,7 +72,7 @@ def test_did_and_cluster_interval_equal_statsmodels(drop_rows):
 
 def test_event_study_equals_statsmodels_with_bin_dummies():
     panel = synthetic_panel(periods=24)
-    est = estimate_impact(panel, Options(event_bin=3), multiplier=1000)
+    est = estimate_impact(panel, ImpactSettings(event_bin=3), multiplier=1000)
     df = panel.copy()
     offset = df["period"].str[1:].astype(int) - 12
     bins = np.where(df["treated"] == 1, np.floor(offset / 3), np.nan)
@@ -191,7 +193,7 @@ def test_adjacency_from_demo_boundaries(demo_city):
 
 def test_thin_or_odd_panels_give_reasons_not_crashes():
     one = synthetic_panel(areas=12, treated=1)
-    est = estimate_impact(one, Options(min_clusters=2), multiplier=1000)
+    est = estimate_impact(one, ImpactSettings(min_clusters=2), multiplier=1000)
     assert est.interval_method is None and not est.sufficient  # 1 treated: no cluster CI
     assert "12 placebo sets give no bounded placebo interval" in est.guard_rails_failed[0]
     flat = synthetic_panel().assign(numerator=0)

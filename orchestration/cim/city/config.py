@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cim.city.agenda import Agenda, check_agenda
 from cim.city.contracts import AREA_TYPES, Contact, FeedContract, Identifier
 from cim.city.errors import ConfigError, from_validation_error
+from cim.impact.settings import ImpactSettings  # one model for city.yaml and the estimator
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -46,21 +47,6 @@ class Partner(_Strict):
     name: str
     kind: str = "partner"
     contact: Contact
-
-
-class ImpactSettings(_Strict):
-    """Windows and guard rails of the impact analysis (docs/impact.md)."""
-
-    pre_years: int = Field(2, ge=1)
-    post_years: int = Field(2, ge=1)
-    min_pre_periods: int = Field(3, ge=2)
-    min_post_periods: int = Field(1, ge=1)
-    min_comparison_areas: int = Field(3, ge=1)
-    comparison_areas_per_treated: int = Field(2, ge=1)
-    min_clusters: int = Field(20, ge=2)
-    min_treated_clusters: int = Field(10, ge=1)
-    max_placebo_sets: int = Field(2000, ge=40)
-    pretrend_alpha: float = Field(0.05, gt=0, lt=1)
 
 
 class IngestionSettings(_Strict):

@@ -7,18 +7,24 @@ Published studies come as a panel file with their own column names; ``--area``,
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
 from cim import settings
-from cim.impact.estimator import Estimate, Options, estimate_impact
+from cim.impact.estimator import Estimate, estimate_impact
 from cim.impact.panel import PanelError
+from cim.impact.settings import ImpactSettings
 
-_OVERRIDES = ("min_pre_periods", "min_comparison_areas", "min_clusters", "event_bin")
+# every setting the estimator reads can be overridden: --min-clusters 2 ...
+_OVERRIDES = {
+    name: field
+    for name, field in ImpactSettings.model_fields.items()
+    if name not in ImpactSettings.DESIGN_ONLY
+}
 _ROLES = ("area", "period", "treated", "post", "numerator", "denominator", "value", "weight")
 
 
@@ -35,8 +41,13 @@ def add_parser(commands) -> None:
     for role in _ROLES:
         cmd.add_argument(f"--{role}", dest=f"col_{role}", default=role, help=f"{role} column")
     cmd.add_argument("--multiplier", type=float, default=1.0, help="rate = num / den x this")
-    for name in _OVERRIDES:
-        cmd.add_argument(f"--{name.replace('_', '-')}", type=int, help="guard rail override")
+    for name, field in _OVERRIDES.items():
+        cmd.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=float if field.annotation is float else int,
+            help=f"{field.description}; overrides city.yaml's impact.{name}"
+            + ("" if field.default is None else f" (default {field.default})"),
+        )
     cmd.add_argument("--json", action="store_true", help="print the estimate as JSON")
     cmd.set_defaults(run=run)
 
@@ -127,16 +138,20 @@ def run(args: argparse.Namespace) -> int:
             raw = pd.read_csv(args.panel, dtype={args.col_area: str})
             renames = {getattr(args, f"col_{r}"): r for r in _ROLES}
             panel, multiplier, source = raw.rename(columns=renames), args.multiplier, args.panel
-            options = Options()
+            options = ImpactSettings()
         else:
             panel, multiplier, source, options = _from_warehouse(args.action, args.indicator)
         if args.save_panel:
             panel.to_csv(args.save_panel, index=False)
         chosen = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
-        options = dataclasses.replace(options, **chosen)
+        options = options.replace(**chosen)
         est = estimate_impact(panel, options, multiplier=multiplier)
     except (PanelError, OSError, pd.errors.ParserError) as exc:
         print(f"impact: {exc}")
+        return 2
+    except ValidationError as exc:
+        for error in exc.errors():
+            print(f"impact: --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}")
         return 2
     print(json.dumps(est.as_dict(), indent=2, default=str) if args.json else report(est, source))
     return 0

@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 
 from cim.city import City
-from cim.city.config import ImpactSettings
 from cim.impact.adjacency import load_neighbours
-from cim.impact.estimator import Options
+from cim.impact.settings import MIN_PLACEBO_SETS, ImpactSettings
 
 _VALUES = """
     SELECT v.area_id, v.period_id, v.period_index, p.start_date, v.numerator, v.denominator,
@@ -58,18 +57,13 @@ class Design:
     values: pd.DataFrame | None = None
     problems: list[str] = field(default_factory=list)
 
-    def options(self, settings: ImpactSettings) -> Options:
-        """Guard rails for this cadence: at least a year before the start; monthly data
-        in quarterly event-study bins (monthly points are mostly noise)."""
-        return Options(
+    def options(self, settings: ImpactSettings) -> ImpactSettings:
+        """The city's settings for this cadence: at least a year before the start; unless
+        the city chose a bin width, monthly data in quarterly event-study bins (monthly
+        points are mostly noise)."""
+        return settings.replace(
             min_pre_periods=max(settings.min_pre_periods, self.per_year),
-            min_post_periods=settings.min_post_periods,
-            min_comparison_areas=settings.min_comparison_areas,
-            min_clusters=settings.min_clusters,
-            min_treated_clusters=settings.min_treated_clusters,
-            max_assignments=settings.max_placebo_sets,
-            pretrend_alpha=settings.pretrend_alpha,
-            event_bin=self.per_year // 4 if self.per_year >= 4 else 1,
+            event_bin=settings.event_bin or (self.per_year // 4 if self.per_year >= 4 else 1),
         )
 
     def panel(self) -> pd.DataFrame:
@@ -210,7 +204,7 @@ def _match(d: Design, pool: list[str], settings: ImpactSettings) -> None:
     candidates = feats.loc[feats.index.isin(pool)]
     n = len(d.treated)
     k = max(settings.min_comparison_areas, settings.comparison_areas_per_treated * n)
-    while k < len(candidates) and math.comb(n + k, n) < Options.min_assignments:
+    while k < len(candidates) and math.comb(n + k, n) < MIN_PLACEBO_SETS:
         k += 1  # enough placebo sets for a bounded 95% interval when clusters are few
     spread = candidates.std(ddof=0).replace(0, 1).fillna(1)
     distance = (((candidates - target) / spread) ** 2).sum(axis=1) ** 0.5

@@ -16,25 +16,11 @@ import pandas as pd
 
 from cim.impact import permutation
 from cim.impact.panel import LongPanel, PanelError, first_post, long_panel
+from cim.impact.settings import MIN_PLACEBO_SETS, ImpactSettings
 from cim.impact.twfe import Panel, fit
 
-
-@dataclass(frozen=True)
-class Options:
-    """Guard rails and inference choices (a city sets them under ``impact:``)."""
-
-    min_pre_periods: int = 3
-    min_post_periods: int = 1
-    min_treated_areas: int = 1
-    min_comparison_areas: int = 3
-    min_clusters: int = 20  # fewer areas: placebo-in-space interval instead of clusters
-    min_treated_clusters: int = 10  # cluster-robust needs many treated areas, too
-    min_assignments: int = 40  # placebo sets needed for a 95% interval to exist
-    max_assignments: int = 2000
-    pretrend_alpha: float = 0.05
-    event_bin: int = 1  # periods per event-study bin
-    level: float = 0.95
-    seed: int = 1
+# The intervals are 95% ones: the columns of the impact marts say so (``*_95``).
+LEVEL = 0.95
 
 
 @dataclass
@@ -163,11 +149,11 @@ def _pre_periods(frame: pd.DataFrame, starts: pd.Series) -> int:
 
 
 def estimate_impact(
-    data: pd.DataFrame | LongPanel, options: Options | None = None, multiplier: float = 1.0
+    data: pd.DataFrame | LongPanel, settings: ImpactSettings | None = None, multiplier: float = 1.0
 ) -> Estimate:
     """Estimate the action's effect on the panel; never raises for thin data: a failed
     guard rail is listed in ``guard_rails_failed`` and the effect left out."""
-    opt = options or Options()
+    opt = settings or ImpactSettings()
     panel = data if isinstance(data, LongPanel) else long_panel(data, multiplier)
     frame = panel.frame
     starts = first_post(panel)
@@ -215,7 +201,9 @@ def estimate_impact(
     return est
 
 
-def _estimate(panel: LongPanel, est: Estimate, opt: Options, first: int, starts: pd.Series) -> None:
+def _estimate(
+    panel: LongPanel, est: Estimate, opt: ImpactSettings, first: int, starts: pd.Series
+) -> None:
     codes: Panel = panel.codes
     d = (panel.frame["treated"] & panel.frame["post"]).to_numpy(dtype=float)
     did = fit(codes, d)
@@ -224,13 +212,15 @@ def _estimate(panel: LongPanel, est: Estimate, opt: Options, first: int, starts:
     est.cluster_se_nested = float(did.se_nested[0])
     if est.cluster_se == 0:
         raise np.linalg.LinAlgError("no residual variation")
-    est.cluster_lower, est.cluster_upper = did.interval(0, opt.level)
+    est.cluster_lower, est.cluster_upper = did.interval(0, LEVEL)
     est.cluster_p_value = did.p_value(0)
     common_start = starts.nunique() == 1
     sets = None
     if common_start:
         treated_idx = [panel.areas.index(a) for a in panel.treated_areas]
-        sets = permutation.assignments(len(panel.areas), treated_idx, opt.max_assignments, opt.seed)
+        sets = permutation.assignments(
+            len(panel.areas), treated_idx, opt.max_placebo_sets, opt.seed
+        )
         post = (codes.period >= first).astype(float)
         regressors = sets[:, codes.area].T * post[:, None]
         ab = permutation.placebo_slopes(codes, regressors, np.column_stack([codes.y, d]))
@@ -238,7 +228,7 @@ def _estimate(panel: LongPanel, est: Estimate, opt: Options, first: int, starts:
         est.placebo_sets = len(ab)
         est.placebo_p_value = permutation.p_value(ab[:, 0], est.effect)
         est.placebo_lower, est.placebo_upper = permutation.interval(
-            ab[:, 0], ab[:, 1], est.effect, 1 - opt.level
+            ab[:, 0], ab[:, 1], est.effect, 1 - LEVEL
         )
     if did.clusters >= opt.min_clusters and est.n_treated >= opt.min_treated_clusters:
         est.interval_method, est.lower, est.upper = (
@@ -249,7 +239,7 @@ def _estimate(panel: LongPanel, est: Estimate, opt: Options, first: int, starts:
         est.p_value = est.cluster_p_value
     elif (
         sets is not None
-        and est.placebo_sets >= opt.min_assignments
+        and est.placebo_sets >= MIN_PLACEBO_SETS
         and math.isfinite(est.placebo_lower)
         and math.isfinite(est.placebo_upper)
     ):
@@ -284,13 +274,12 @@ def _estimate(panel: LongPanel, est: Estimate, opt: Options, first: int, starts:
         )
     if est.lower is not None:
         _relative(est)
-    x, bins = _event_bins(panel, starts, opt.event_bin)
+    width = opt.event_bin or 1  # a bare panel has no cadence to choose bins by
+    x, bins = _event_bins(panel, starts, width)
     if x.shape[1]:
         event = fit(codes, x)
         for i, b in enumerate(bins):
-            lo, hi = event.interval(i, opt.level)
+            lo, hi = event.interval(i, LEVEL)
             est.event_study.append(
-                EventBin(
-                    b, b * opt.event_bin, (b + 1) * opt.event_bin - 1, float(event.coef[i]), lo, hi
-                )
+                EventBin(b, b * width, (b + 1) * width - 1, float(event.coef[i]), lo, hi)
             )
