@@ -415,18 +415,8 @@ def test_full_disk_at_start_is_a_message(home):
 
 class Cim(Pipeline):
     def start(self, *args: str, pause_at: str | None = None) -> subprocess.Popen:
-        env = dict(self.env)
-        if pause_at:
-            env |= {"CIM_TEST_PAUSE_AT": pause_at, "CIM_TEST_PAUSE_MARKER": str(self.marker)}
-        self.marker.unlink(missing_ok=True)
-        return subprocess.Popen(
-            [sys.executable, "-m", "cim.cli", "pipeline", *args],
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        """`cim pipeline *args`; with ``pause_at``, held there (tests/pausing_cim.py)."""
+        return self.popen("pipeline", *args, pause_at=pause_at)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return cim(*args, env=self.env)

@@ -24,6 +24,7 @@ import pytest
 from cim.publish import current_manifest, list_snapshots, publish, rollback
 from cim.settings import Paths
 
+from tests import pausing_cim
 from tests.conftest import DEMO_CITY
 
 pytestmark = pytest.mark.slow
@@ -73,13 +74,16 @@ class Pipeline:
         )
 
     def start(self, pause_at: str | None = None) -> subprocess.Popen:
-        env = dict(self.env)
-        if pause_at:
-            env |= {"CIM_TEST_PAUSE_AT": pause_at, "CIM_TEST_PAUSE_MARKER": str(self.marker)}
+        """`cim pipeline`; with ``pause_at``, held there (tests/pausing_cim.py)."""
+        return self.popen("pipeline", pause_at=pause_at)
+
+    def popen(self, *cim_args: str, pause_at: str | None = None) -> subprocess.Popen:
         self.marker.unlink(missing_ok=True)
         return subprocess.Popen(
-            [sys.executable, "-m", "cim.cli", "pipeline"],
-            env=env,
+            pausing_cim.command(pause_at, self.marker, *cim_args)
+            if pause_at
+            else [sys.executable, "-m", "cim.cli", *cim_args],
+            env=self.env,
             start_new_session=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -89,6 +93,10 @@ class Pipeline:
     @property
     def marker(self) -> Path:
         return self.home.parent / "paused"
+
+    def paused(self) -> dict:
+        """Where the held run stands (what tests/pausing_cim.py wrote when it paused)."""
+        return json.loads(self.marker.read_text())
 
     def run(self) -> str:
         process = self.start()
@@ -158,6 +166,22 @@ class Readers(threading.Thread):
             time.sleep(0.02)
 
 
+def _traces_of_load(paths: Paths, load_id: str, feed: str) -> tuple[int, int, int]:
+    """Ledger lines, rejected rows and raw rows the warehouse holds of one load."""
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        return tuple(
+            con.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", [load_id]).fetchone()[0]
+            for table, column in (
+                ("meta.file_ledger", "load_id"),
+                ("meta.rejected_rows", "load_id"),
+                (f'raw."{feed}"', "_load_id"),
+            )
+        )
+    finally:
+        con.close()
+
+
 def _no_duplicates(paths: Paths) -> None:
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     try:
@@ -194,10 +218,14 @@ def test_kills_leave_the_previous_snapshot_served_and_reruns_recover(demo_build,
         first = current_manifest(paths)["snapshot_id"]
         _drop(paths, _deliveries(demo_build, LATER))
 
-        # killed inside an ingestion transaction: nothing of that delivery remains
+        # killed inside an ingestion transaction, its rows, rejected rows and ledger line
+        # written but not committed: nothing of that delivery remains
         pipeline.kill_when(pipeline.start("ingest"), lambda p: pipeline.marker.exists())
+        held = pipeline.paused()
+        assert held["stage"] == "ingest" and held["rows_accepted"] > 0  # rows were written
+        assert _traces_of_load(paths, held["load_id"], held["feed"]) == (0, 0, 0)
         assert current_manifest(paths)["snapshot_id"] == first
-        assert any(paths.landing.iterdir()), "the delivery being loaded must stay in landing"
+        assert (paths.landing / held["file"]).exists(), "the delivery must stay in landing"
 
         # killed while dbt rebuilds the mart
         pipeline.kill_when(pipeline.start(), _dbt_running)
@@ -205,6 +233,9 @@ def test_kills_leave_the_previous_snapshot_served_and_reruns_recover(demo_build,
 
         # killed between writing the new snapshot and switching to it
         pipeline.kill_when(pipeline.start("publish"), lambda p: pipeline.marker.exists())
+        held = pipeline.paused()
+        assert held["stage"] == "publish" and held["snapshot_id"] != first
+        assert Path(held["snapshot"]).exists(), "paused with the new snapshot complete"
         assert current_manifest(paths)["snapshot_id"] == first
 
         out = pipeline.run()

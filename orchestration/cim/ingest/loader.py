@@ -20,7 +20,6 @@ from pathlib import Path
 import duckdb
 
 from cim.city import City, FeedContract
-from cim.faults import pause_at
 from cim.ingest import store
 from cim.ingest.files import (
     Delivery,
@@ -296,7 +295,6 @@ class FeedRunner:
                 self._replace_period(contract, outcome, plan.select_accepted, load_id)
             self._keep_rejects(contract, sha, load_id)
             self._write_ledger(outcome, delivery, contract, archived, load_id)
-            pause_at("ingest")  # crash tests: killed here, the delivery must vanish whole
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import duckdb
 
-from cim.faults import pause_at
 from cim.publish.reader import CURRENT, current_manifest
 from cim.runlock import DiskFull, disk_full, process_alive, writer
 from cim.settings import Paths
@@ -155,7 +154,6 @@ def _publish(paths: Paths, run_id: str, checks: dict, keep: int) -> dict:
                 snapshots, f"writing snapshot {snapshot_id}; the previous snapshot stays served"
             ) from exc
         raise
-    pause_at("publish")
     _switch(paths, final)
     _log(
         paths,
