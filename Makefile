@@ -31,7 +31,7 @@ setup:  ## install uv if missing, then the locked environment
 
 run: setup  ## set up, generate the demo city if nothing landed yet, run the pipeline, serve
 	@$(BIN)/cim check-config
-	@$(BIN)/cim demo
+	@$(BIN)/cim-demo
 	@$(BIN)/cim pipeline || echo "The pipeline did not finish (see above): the dashboard serves the last published snapshot."
 	@$(BIN)/cim serve --dagster-port $(DAGSTER_PORT) --app-port $(APP_PORT)
 
@@ -42,7 +42,7 @@ pipeline: setup  ## the whole pipeline once, serving nothing
 	@$(BIN)/cim pipeline
 
 demo: setup  ## generate the demo city into the landing folder (INCIDENTS=n to scale)
-	@$(BIN)/cim demo $(if $(INCIDENTS),--incidents $(INCIDENTS)) $(if $(FORCE),--force)
+	@$(BIN)/cim-demo $(if $(INCIDENTS),--incidents $(INCIDENTS)) $(if $(FORCE),--force)
 
 dev: setup  ## Dagster webserver + daemon on 127.0.0.1:3000 (sensors and schedules run)
 	@$(BIN)/dagster dev -m cim.definitions -h 127.0.0.1 -p 3000

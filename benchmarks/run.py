@@ -111,7 +111,7 @@ def _headline_equal(home: Path, bare_db: Path) -> dict:
 
 
 def bench_scale(scale: int, work: Path, browser: bool) -> dict:
-    from cim.demo import generate_demo_city
+    from cim_demo import generate_demo_city
 
     shutil.rmtree(work, ignore_errors=True)
     source = work / "source"

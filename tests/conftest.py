@@ -81,7 +81,7 @@ class DemoBuild:
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory: pytest.TempPathFactory) -> DemoBuild:
     from cim.definitions import build_definitions
-    from cim.demo import generate_demo_city
+    from cim_demo import generate_demo_city
 
     home = tmp_path_factory.mktemp("demo") / "home"
     paths = settings.Paths(home).ensure()

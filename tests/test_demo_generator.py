@@ -1,4 +1,4 @@
-"""The deterministic demo-city generator (cim.demo): files, truths and the manifest.
+"""The deterministic demo-city generator (tools/cim_demo): files, truths and the manifest.
 
 Every expectation is read from cities/demo (demo.yaml, the feed contracts, areas.csv), never
 restated here, so the tests follow the spec when it changes.
@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 import yaml
-from cim.demo import generate_demo_city, load_demo_spec
+from cim_demo import generate_demo_city, load_demo_spec
 
 REPO = Path(__file__).resolve().parents[1]
 CITY = REPO / "cities" / "demo"
-SOURCE = REPO / "orchestration" / "cim" / "demo"
+SOURCE = REPO / "tools" / "cim_demo"
 SMALL = 20_000
 LARGE = 300_000
 

@@ -1,4 +1,4 @@
-"""Command line for data engineers: ``cim demo``, ``cim pipeline``, ``cim ledger``...
+"""Command line for data engineers: ``cim pipeline``, ``cim ledger``, ``cim health``...
 
 Each command reads CIM_HOME and CIM_CITY from the environment, like Dagster does.
 Exit codes: 0 done, 1 a run or a rollback failed, 2 a problem to fix first (configuration,
@@ -84,26 +84,6 @@ def _check_config(_: argparse.Namespace) -> int:
     print(
         f"{city.settings.name}: {len(city.areas)} areas, {len(city.partners)} partners, "
         f"{len(city.contracts)} feeds ({', '.join(c.feed for c in city.contracts)}): OK"
-    )
-    return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    """Generate the demo city into the landing folder, unless data is already there."""
-    from cim.demo import generate_demo_city
-
-    paths = settings.paths()
-    waiting = [p for p in paths.landing.iterdir() if not p.name.startswith(".")]
-    if (waiting or any(paths.archive.iterdir())) and not args.force:
-        print(
-            f"landing or archive under {paths.home} is not empty: demo city not generated "
-            "(use --force to add it anyway)"
-        )
-        return 0
-    summary = generate_demo_city(settings.city_dir(), paths.landing, incidents=args.incidents)
-    print(
-        f"demo city written to {paths.landing}: "
-        + ", ".join(f"{feed} {n} files" for feed, n in sorted(summary["files"].items()))
     )
     return 0
 
@@ -394,10 +374,6 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check-config", help="validate the city folder").set_defaults(
         run=_check_config
     )
-    demo = commands.add_parser("demo", help="generate the demo city into the landing folder")
-    demo.add_argument("--incidents", type=int, default=None, help="police incident rows in total")
-    demo.add_argument("--force", action="store_true", help="generate even if data exists")
-    demo.set_defaults(run=_demo)
     pipeline = commands.add_parser("pipeline", help="run the whole pipeline once")
     pipeline.add_argument("--job", default="pipeline", help="Dagster job to run")
     pipeline.add_argument("--log-level", default="WARNING", help="console log level")

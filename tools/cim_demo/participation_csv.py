@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from cim.demo.context import DATA, DEFECTS, Context
-from cim.demo.formats import inject_invalid, write_csv
-from cim.demo.timeline import month_period, stream_key
+from cim_demo.context import DATA, DEFECTS, Context
+from cim_demo.formats import inject_invalid, write_csv
+from cim_demo.timeline import month_period, stream_key
 
 KIND = "participation_csv"
 

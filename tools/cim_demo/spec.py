@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from cim.demo.timeline import month_ordinal
+from cim_demo.timeline import month_ordinal
 
 DEMO_FILE = "demo.yaml"
 

@@ -1,13 +1,15 @@
 """Calendar arithmetic, random streams and delivery moments.
 
-Months are handled as integer ordinals (``year * 12 + month - 1``) so that numpy can do the
-date work for millions of incidents. Delivery moments are computed in the city's own time
-zone and never from the wall clock, which keeps generated mtimes reproducible.
+Months are handled as integer ordinals so that numpy can do the date work for millions of
+incidents: an ordinal is the runtime's month index (``cim.periods.period_index``, months
+since year 0), and every period label, first and last day comes from ``cim.periods``, the
+one home of the period calendar, so the demo writes periods exactly as the platform reads
+them. Delivery moments are computed in the city's own time zone and never from the wall
+clock, which keeps generated mtimes reproducible.
 """
 
 from __future__ import annotations
 
-import calendar
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -15,25 +17,32 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from cim.periods import label, period_at, period_end, period_index, period_of, period_start
 
 
-def month_ordinal(label: str) -> int:
-    year, month = str(label).split("-")[:2]
-    return int(year) * 12 + int(month) - 1
+def month_ordinal(value: str | date) -> int:
+    """The ordinal of a month label (``2024-03``), or of the month containing a day
+    (``2024-03-15`` or a date)."""
+    if not isinstance(value, date):
+        text = str(value)
+        index = period_index(text, "month")
+        if index is not None:
+            return index
+        value = date.fromisoformat(text)
+    return period_index(period_of(value, "month"), "month")
 
 
 def ordinal_year_month(ordinal: int) -> tuple[int, int]:
-    return ordinal // 12, ordinal % 12 + 1
+    year, month = divmod(ordinal, 12)
+    return year, month + 1
 
 
 def month_start(ordinal: int) -> date:
-    year, month = ordinal_year_month(ordinal)
-    return date(year, month, 1)
+    return period_start(period_at(ordinal, "month"), "month")
 
 
 def month_end(ordinal: int) -> date:
-    year, month = ordinal_year_month(ordinal)
-    return date(year, month, calendar.monthrange(year, month)[1])
+    return period_end(period_at(ordinal, "month"), "month") - timedelta(days=1)
 
 
 def stream_key(name: str) -> int:
@@ -58,41 +67,34 @@ class Period:
     key: int
 
 
+def _period(grain: str, year: int, part: int, fields: dict[str, Any]) -> Period:
+    """A calendar period as the contracts write it; ``end`` is its last day."""
+    name = label(grain, year, part)
+    return Period(
+        name,
+        period_start(name, grain),
+        period_end(name, grain) - timedelta(days=1),
+        fields,
+        period_index(name, grain),
+    )
+
+
 def month_period(ordinal: int) -> Period:
     year, month = ordinal_year_month(ordinal)
-    return Period(
-        f"{year}-{month:02d}",
-        month_start(ordinal),
-        month_end(ordinal),
-        {"year": year, "month": month},
-        ordinal,
-    )
+    return _period("month", year, month, {"year": year, "month": month})
 
 
 def quarter_period(year: int, quarter: int) -> Period:
-    first = year * 12 + (quarter - 1) * 3
-    return Period(
-        f"{year}-Q{quarter}",
-        month_start(first),
-        month_end(first + 2),
-        {"year": year, "quarter": quarter},
-        year * 4 + quarter - 1,
-    )
+    return _period("quarter", year, quarter, {"year": year, "quarter": quarter})
 
 
 def year_period(year: int) -> Period:
-    return Period(str(year), date(year, 1, 1), date(year, 12, 31), {"year": year}, year)
+    return _period("year", year, 1, {"year": year})
 
 
 def school_year_period(year: int) -> Period:
     """School years run September to August and are labelled like the contracts: 2020/21."""
-    return Period(
-        f"{year}/{(year + 1) % 100:02d}",
-        date(year, 9, 1),
-        date(year + 1, 8, 31),
-        {"year": year, "year_end": year + 1},
-        year,
-    )
+    return _period("school_year", year, 1, {"year": year, "year_end": year + 1})
 
 
 def quarters_within(first_month: int, last_month: int) -> list[Period]:

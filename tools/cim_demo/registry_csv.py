@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from cim.demo.context import Context, Delivery
-from cim.demo.formats import dialect, inject_invalid, write_csv
-from cim.demo.timeline import Period, stream_key
+from cim_demo.context import Context, Delivery
+from cim_demo.formats import dialect, inject_invalid, write_csv
+from cim_demo.timeline import Period, stream_key
 
 KIND = "registry_csv"
 

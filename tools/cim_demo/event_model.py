@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from cim.demo.formats import allowed_of
-from cim.demo.spec import DemoSpec
-from cim.demo.timeline import month_ordinal, month_start, rng, stream_key
+from cim_demo.formats import allowed_of
+from cim_demo.spec import DemoSpec
+from cim_demo.timeline import month_ordinal, month_start, rng, stream_key
 
 
 def area_levels(spec: DemoSpec) -> np.ndarray:

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from openpyxl import Workbook
 
-from cim.demo.context import DATA, DEFECTS, Context
-from cim.demo.formats import allowed_of, dialect, inject_invalid
-from cim.demo.timeline import quarters_within
+from cim_demo.context import DATA, DEFECTS, Context
+from cim_demo.formats import allowed_of, dialect, inject_invalid
+from cim_demo.timeline import ordinal_year_month, quarters_within
 
 KIND = "complaints_xlsx"
 _CORE = "docProps/core.xml"
@@ -58,7 +58,7 @@ def generate(ctx: Context, feed_id: str, section: dict[str, Any]) -> None:
     low, high = section["dwellings"]
     dwellings0 = ctx.rng(feed_id, DATA).integers(low, high + 1, size=len(codes))
     growth = float(section.get("dwellings_growth_per_year", 0.0))
-    first_year = ctx.spec.first_month // 12
+    first_year = ordinal_year_month(ctx.spec.first_month)[0]
     for period in quarters_within(ctx.spec.first_month, ctx.spec.last_month):
         delivery = ctx.plan(feed_id, period)
         if delivery is None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cim.demo import (
+from cim_demo import (
     complaints_xlsx,
     event_csv,
     participation_csv,
@@ -23,8 +23,8 @@ from cim.demo import (
     school_csv,
     survey_csv,
 )
-from cim.demo.context import Context
-from cim.demo.spec import load_demo_spec
+from cim_demo.context import Context
+from cim_demo.spec import load_demo_spec
 
 KINDS: dict[str, Callable[[Context, str, dict[str, Any]], None]] = {
     module.KIND: module.generate
@@ -150,7 +150,7 @@ def generate_demo_city(
         KINDS[section["kind"]](ctx, feed_id, section)
     records = sorted(ctx.records, key=lambda r: (r["feed"], r["mtime"], r["file"]))
     manifest = {
-        "generator": "cim.demo",
+        "generator": "cim_demo",
         "city": spec.city.get("id"),
         "seed": spec.seed,
         "as_of": spec.as_of.isoformat(),

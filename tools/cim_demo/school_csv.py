@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from cim.demo.context import DATA, DEFECTS, Context
-from cim.demo.formats import inject_invalid, write_csv
-from cim.demo.timeline import school_year_period
+from cim_demo.context import DATA, DEFECTS, Context
+from cim_demo.formats import inject_invalid, write_csv
+from cim_demo.timeline import school_year_period
 
 KIND = "school_csv"
 

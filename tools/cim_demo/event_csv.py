@@ -8,15 +8,15 @@ complete. Memory stays flat whatever the total (10 million rows take the same RA
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
-from cim.demo.context import ATTRS, DATA, DEFECTS, Context
-from cim.demo.event_model import Batch, IncidentModel
-from cim.demo.formats import allowed_of, amounts, dialect, inject_invalid, write_csv
-from cim.demo.timeline import month_period, ordinal_year_month
+from cim_demo.context import ATTRS, DATA, DEFECTS, Context
+from cim_demo.event_model import Batch, IncidentModel
+from cim_demo.formats import allowed_of, amounts, dialect, inject_invalid, write_csv
+from cim_demo.timeline import month_ordinal, month_period, month_start
 
 KIND = "event_csv"
 
@@ -28,13 +28,13 @@ class _Tables:
     def __init__(self, model: IncidentModel, section: dict[str, Any], contract: dict[str, Any]):
         d = dialect(contract)
         self.decimal, self.thousands = d.get("decimal", "."), d.get("thousands")
-        first = date(*ordinal_year_month(model.first), 1)
+        first = month_start(model.first)
         self.base = first.toordinal()
-        last = date(*ordinal_year_month(model.last + 1), 1) + timedelta(days=model.long_days[1])
+        last = month_start(model.last + 1) + timedelta(days=model.long_days[1])
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         fmt = d.get("date_format", "%Y-%m-%d")
         self.day_text = np.array([day.strftime(fmt) for day in days], dtype=object)
-        self.day_month = np.array([day.year * 12 + day.month - 1 for day in days])
+        self.day_month = np.array([month_ordinal(day) for day in days])
         self.codes = np.array(model.codes, dtype=object)
         self.categories = np.array(model.categories, dtype=object)
         places = allowed_of(contract, "place_type")

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from cim.demo.context import DEFECTS, Context
-from cim.demo.formats import allowed_of, dialect, inject_invalid, integers, write_csv
-from cim.demo.timeline import year_period
+from cim_demo.context import DEFECTS, Context
+from cim_demo.formats import allowed_of, dialect, inject_invalid, integers, write_csv
+from cim_demo.timeline import year_period
 
 KIND = "population_csv"
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from cim.demo.context import DATA, DEFECTS, Context
-from cim.demo.formats import allowed_of, dialect, inject_invalid, write_csv
-from cim.demo.timeline import year_period
+from cim_demo.context import DATA, DEFECTS, Context
+from cim_demo.formats import allowed_of, dialect, inject_invalid, write_csv
+from cim_demo.timeline import year_period
 
 KIND = "survey_csv"
 _PLACES = 4  # decimals of the weight column

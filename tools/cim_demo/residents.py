@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cim.demo.spec import DemoSpec
-from cim.demo.timeline import ordinal_year_month, rng, stream_key
+from cim_demo.spec import DemoSpec
+from cim_demo.timeline import ordinal_year_month, rng, stream_key
 
 
 class Residents:

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from cim.demo.context import ATTRS, DATA, DEFECTS, Context, Delivery
-from cim.demo.event_model import area_levels, seasonality
-from cim.demo.formats import allowed_of, dialect, inject_invalid, source_of
-from cim.demo.timeline import month_period
+from cim_demo.context import ATTRS, DATA, DEFECTS, Context, Delivery
+from cim_demo.event_model import area_levels, seasonality
+from cim_demo.formats import allowed_of, dialect, inject_invalid, source_of
+from cim_demo.timeline import month_period
 
 KIND = "report_json"
 

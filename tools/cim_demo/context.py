@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from cim.demo.residents import Residents
-from cim.demo.spec import DemoSpec
-from cim.demo.timeline import Period, due_date, office_moment, rng, stream_key
+from cim_demo.residents import Residents
+from cim_demo.spec import DemoSpec
+from cim_demo.timeline import Period, due_date, office_moment, rng, stream_key
 
 # Sub-stream tags: data, injected defects and delivery moments of one period never share
 # random numbers, so changing one of them does not shift the others.
