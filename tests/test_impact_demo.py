@@ -4,6 +4,8 @@ zero, the published figures equal statsmodels, and guard rails hold back weak de
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 
 import duckdb
 import pandas as pd
@@ -14,8 +16,10 @@ from cim.city import load_city
 from cim.cli import main
 from cim.impact import estimate_impact
 from cim.impact.design import design, load_inputs
+from cim.impact.schema import TABLES
 
 from tests.conftest import DEMO_CITY
+from tests.test_impact_schema import _declared, _tests_of
 
 
 @pytest.fixture(scope="module")
@@ -264,3 +268,65 @@ def test_cli_on_a_csv_panel_prints_the_estimate(demo_build, tmp_path, monkeypatc
     bad.write_text("buurt,periode\nA,2024-01\n")
     assert main(["impact", str(bad)]) == 2
     assert "lacks column(s) ['area', 'period', 'treated', 'post']" in capsys.readouterr().out
+
+
+def test_dbt_tests_of_the_impact_tables_ran_once_on_the_fresh_tables(demo_build):
+    """The impact asset ran `dbt test --select source:impact` after writing: every test of
+    the declaration is a passed check; the mart's dbt build (before the tables existed on
+    this fresh warehouse) ran none of them."""
+    impact_keys = {("marts", t) for t in TABLES}
+    evaluations = [
+        e
+        for e in demo_build.result.get_asset_check_evaluations()
+        if tuple(e.asset_key.path) in impact_keys
+    ]
+    names = [e.check_name for e in evaluations]
+    declared = sum(1 for t in _declared().values() for _ in _tests_of(t))
+    assert len(names) == len(set(names)) == declared
+    assert {
+        "impact_no_number_without_an_estimate",
+        "trends_suppressed_groups_have_no_value",
+    } <= set(names)
+    assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
+    observed = [
+        e
+        for e in demo_build.result.get_asset_observation_events()
+        if tuple(e.asset_key.path) in impact_keys
+    ]
+    assert observed == []
+
+
+def test_a_broken_impact_table_fails_its_dbt_check(demo_build, tmp_path):
+    from cim.defs.dbt.project import DBT_EXECUTABLE, city_dbt_project
+    from cim.defs.impact.assets import build_impact_assets, run_impact_source_tests
+    from dagster_dbt import DbtCliResource
+
+    paths = demo_build.copy_to(tmp_path)
+    con = duckdb.connect(str(paths.warehouse))
+    con.execute("INSERT INTO marts.fct_action_impact SELECT * FROM marts.fct_action_impact LIMIT 1")
+    con.execute(
+        "UPDATE marts.fct_action_impact SET result = 'maybe' WHERE action_id = 'ACT-001' "
+        "AND indicator_id = 'youth_participation_share'"
+    )
+    con.execute(
+        "UPDATE marts.fct_action_trends SET suppressed = true WHERE rowid = "
+        "(SELECT min(rowid) FROM marts.fct_action_trends WHERE value IS NOT NULL)"
+    )
+    con.close()
+    project = city_dbt_project(load_city(DEMO_CITY), paths.warehouse)
+    checks = list(build_impact_assets(project).check_specs)
+    results = list(
+        run_impact_source_tests(
+            DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),
+            paths.warehouse,
+            json.loads(project.manifest_path.read_text(encoding="utf-8")),
+            checks,
+            logging.getLogger(__name__),
+        )
+    )
+    assert len(results) == len(checks)
+    assert {r.check_name for r in results if not r.passed} == {
+        "source_unique_combination_impact_fct_action_impact_action_id__indicator_id",
+        "source_accepted_values_impact_fct_action_impact_result__estimated__insufficient_evidence",
+        "trends_suppressed_groups_have_no_value",
+    }

@@ -215,8 +215,9 @@ def _estimated(d: Design, settings, events: list, trends: list, ids: dict) -> di
 
 
 def _frame(table: str, rows: list[dict]) -> pd.DataFrame:
-    columns = [name for name, _, _ in TABLES[table]]
-    frame = pd.DataFrame(rows, columns=columns).astype(object)
+    """The rows as declared (``cim.impact.schema``): an undeclared name raises."""
+    declared = TABLES[table]
+    frame = pd.DataFrame(declared.rows(rows), columns=declared.column_names).astype(object)
     return frame.map(_clean)
 
 
@@ -234,12 +235,12 @@ def write(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> No
 
 def _replace(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> None:
     for table, frame in frames.items():
-        cols = ", ".join(f"{name} {kind}" for name, kind, _ in TABLES[table])
-        con.execute(f"CREATE OR REPLACE TABLE marts.{table} ({cols})")
-        for name, _, description in TABLES[table]:
-            con.execute(
-                f"COMMENT ON COLUMN marts.{table}.{name} IS '{description.replace(chr(39), '')}'"
-            )
+        declared = TABLES[table]
+        if list(frame.columns) != declared.column_names:
+            raise ValueError(f"marts.{table}: the frame's columns are not the declared ones")
+        con.execute(declared.ddl())
+        for statement in declared.comments():
+            con.execute(statement)
         if len(frame):
             con.register("impact_rows", frame)
             con.execute(f"INSERT INTO marts.{table} BY NAME SELECT * FROM impact_rows")
