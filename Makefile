@@ -19,7 +19,7 @@ UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
 
 
-.PHONY: help setup run serve pipeline demo dev test lint format ledger check-config docs health snapshots rollback withdraw impact bench clean
+.PHONY: help setup run serve pipeline demo dev test lint prepare format ledger check-config docs health snapshots rollback withdraw impact bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -45,7 +45,7 @@ demo: setup  ## generate the demo city into the landing folder (INCIDENTS=n to s
 	@$(BIN)/cim-demo $(if $(INCIDENTS),--incidents $(INCIDENTS)) $(if $(FORCE),--force)
 
 dev: setup  ## Dagster webserver + daemon on 127.0.0.1:3000 (sensors and schedules run)
-	@$(BIN)/dagster dev -m cim.definitions -h 127.0.0.1 -p 3000
+	@$(BIN)/dagster dev -h 127.0.0.1 -p 3000  # code location: [tool.dagster] in pyproject.toml
 
 ledger: setup  ## every received file per feed and status
 	@$(BIN)/cim ledger
@@ -56,10 +56,14 @@ check-config: setup  ## validate the city folder (CIM_CITY)
 test: setup  ## run the test suite
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: setup  ## ruff and sqlfluff
+lint: setup  ## ruff and sqlfluff (the city's generated dbt models included)
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
+	@$(BIN)/cim prepare >/dev/null
 	@$(BIN)/sqlfluff lint dbt_project
+
+prepare: setup  ## write the city's dbt models (CIM_CITY) and parse the dbt project
+	@$(BIN)/cim prepare
 
 format: setup  ## apply ruff's formatting and fixes
 	@$(BIN)/ruff format .

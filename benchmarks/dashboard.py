@@ -14,20 +14,24 @@ from pathlib import Path
 
 import cim  # noqa: F401  (offline, no-telemetry environment first)
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from app.headless import CHROMIUM, FLAGS, MAIN, dashboard
+from app.views import DEFAULT, PAGES  # the app's own page list
 
-from app.headless import CHROMIUM, FLAGS, MAIN, dashboard  # noqa: E402
-from app.views import PAGES  # noqa: E402  (the app's own page list)
+
+def url_path(page: str) -> str:
+    """Where st.navigation serves a page: its key, the default page at /."""
+    return "" if page == DEFAULT else page
 
 
 def apptest_seconds(page: str) -> dict[str, float]:
     """Server-side run of one page: the first run fills the query cache, the second uses it."""
     from streamlit.testing.v1 import AppTest
+    from streamlit.util import calc_hash
 
     out = {}
     at = AppTest.from_file(str(MAIN), default_timeout=300)
-    at.query_params["page"] = page
+    # open /<page> as the browser does (AppTest.switch_page knows only file pages)
+    at._page_hash = calc_hash(page)
     for label in ("cold", "warm"):
         started = time.perf_counter()
         at.run()
@@ -47,7 +51,7 @@ def browser_seconds(home: str, names: list[str]) -> dict[str, float]:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         for name in names:
             started = time.perf_counter()
-            page.goto(f"{url}/?page={name}", wait_until="networkidle")
+            page.goto(f"{url}/{url_path(name)}", wait_until="networkidle")
             page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=120_000)
             page.wait_for_load_state("networkidle")
             out[name] = time.perf_counter() - started

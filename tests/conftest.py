@@ -60,14 +60,14 @@ class DemoBuild:
         self, paths: settings.Paths, monkeypatch: pytest.MonkeyPatch, job: str = "pipeline"
     ) -> tuple[dg.ExecuteInProcessResult, list[str]]:
         """Run a job on ``paths`` on the demo's own date; the result and its log texts."""
-        from cim.definitions import build_definitions
+        from cim.definitions import defs
 
         monkeypatch.setenv("CIM_HOME", str(paths.home))
         monkeypatch.setenv("CIM_CITY", str(DEMO_CITY))
         monkeypatch.setenv("CIM_AS_OF", self.manifest["as_of"])
         with dg.instance_for_test() as instance:
             result = (
-                build_definitions()
+                defs()
                 .resolve_job_def(job)
                 .execute_in_process(instance=instance, raise_on_error=False)
             )
@@ -80,7 +80,7 @@ class DemoBuild:
 
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory: pytest.TempPathFactory) -> DemoBuild:
-    from cim.definitions import build_definitions
+    from cim.definitions import defs
     from cim_demo import generate_demo_city
 
     home = tmp_path_factory.mktemp("demo") / "home"
@@ -92,9 +92,9 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> DemoBuild:
         env.setenv("CIM_CITY", str(DEMO_CITY))
         # judge feed health on the demo's own "today", so figures do not drift with time
         env.setenv("CIM_AS_OF", manifest["as_of"])
-        defs = build_definitions()
+        definitions = defs()
         with dg.instance_for_test() as instance:
-            result = defs.resolve_job_def("pipeline").execute_in_process(instance=instance)
+            result = definitions.resolve_job_def("pipeline").execute_in_process(instance=instance)
     assert result.success
     return DemoBuild(paths, manifest, result)
 

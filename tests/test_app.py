@@ -362,3 +362,46 @@ def test_impact_page_says_insufficient_evidence_without_a_number(published):
     assert any("Onvoldoende bewijs" in w.value for w in at.warning)
     assert "district" in " ".join(m.value for m in at.markdown)
     assert not at.metric
+
+
+def _app_with_a_probe_page() -> None:
+    """The app as a developer extends it (docs/architecture.md, "A dashboard page"): a view
+    with a render() function, one entry in PAGES, its title in each language. Nothing
+    else: app/main.py is run unchanged."""
+    import runpy
+    from pathlib import Path
+
+    import streamlit as st
+
+    import app
+    from app.i18n import LANGS, catalog
+    from app.views import PAGES, View
+
+    def render() -> None:
+        st.title(catalog(st.query_params.get("lang", "en"))["page.probe"])
+        st.write("probe page body")
+
+    PAGES["probe"] = View(render, ":material/science:")
+    for lang in LANGS:
+        catalog(lang)["page.probe"] = f"Probe ({lang})"
+    runpy.run_path(str(Path(app.__file__).parent / "main.py"))
+
+
+def test_a_new_page_needs_only_the_promised_files(tmp_path, monkeypatch):
+    from app import views
+
+    monkeypatch.setenv("CIM_HOME", str(tmp_path / "empty"))
+    try:
+        at = go(
+            AppTest.from_function(_app_with_a_probe_page, default_timeout=60), "probe", lang="nl"
+        )
+        assert ("Probe (nl)", "probe") in navigation(at)
+        assert at.title[0].value == "Probe (nl)"
+        assert any("probe page body" in m.value for m in at.markdown)
+    finally:  # AppTest runs in this process: leave the app as it was
+        views.PAGES.pop("probe", None)
+        for lang in LANGS:
+            catalog(lang).pop("page.probe", None)
+    main = (Path(__file__).resolve().parents[1] / "app" / "main.py").read_text()
+    # main.py names no page: pages come from app.views.PAGES only
+    assert not [key for key in PAGES if f'"{key}"' in main or f"'{key}'" in main]

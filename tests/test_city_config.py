@@ -175,11 +175,3 @@ def test_target_for_an_unknown_indicator_or_area(city_copy):
         load_city(city_copy)
     assert "indicator: 'nope' is not an indicator" in str(caught.value)
     assert "area: '04017Q' is not an area code" in str(caught.value)
-
-
-def test_generated_sql_quotes_configuration_values(demo_city):
-    from cim.mart.codegen import literal, terms_sql
-
-    assert literal("it's; drop table x") == "'it''s; drop table x'"
-    sql = terms_sql(demo_city)
-    assert "'woninginbraak', 'fietsdiefstal'" in sql and '"offence_category" in (' in sql

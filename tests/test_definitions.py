@@ -11,14 +11,14 @@ from cim.defs.ingestion.assets import build_ingestion_assets
 from cim.defs.ingestion.sensors import build_landing_sensor
 from cim.defs.resources import Deployment
 
-from tests.conftest import DEMO_CITY
 from tests.quirky import police_csv, police_row
 
 
 def test_asset_keys_snapshot():
     from cim.definitions import defs
 
-    keys = sorted(k.to_user_string() for k in defs.resolve_all_asset_keys())
+    definitions = defs()
+    keys = sorted(k.to_user_string() for k in definitions.resolve_all_asset_keys())
     feeds = [
         "activity_registry",
         "contact_centre_reports",
@@ -66,38 +66,36 @@ def test_asset_keys_snapshot():
         + [f"{layer}/{m}" for layer, names in models.items() for m in names]
         + ["published/snapshot", "meta/reminders"]
     )
-    assert {j.name for j in defs.jobs} >= {"ingest_feeds", "pipeline"}
-    assert defs.resolve_sensor_def("landing_folder_sensor")
-
-
-def _job(city):
-    return dg.define_asset_job(
-        "ingest_feeds", selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor
-    )
+    assert {j.name for j in definitions.jobs} >= {"ingest_feeds", "pipeline"}
+    assert definitions.resolve_sensor_def("landing_folder_sensor")
+    assert definitions.resolve_sensor_def("record_failed_runs")
+    assert definitions.resolve_schedule_def("daily_refresh")
+    assert set(definitions.resources) == {"city", "dbt", "deployment"}
 
 
 def test_sensor_requests_only_feeds_with_new_or_changed_files(home, demo_city):
-    deployment = Deployment(home=str(home.home), city_folder=str(DEMO_CITY))
-    sensor = build_landing_sensor(demo_city, _job(demo_city))
-    with dg.build_sensor_context(resources={"deployment": deployment}) as context:
+    deployment = Deployment(home=str(home.home))
+    resources = {"deployment": deployment, "city": demo_city}
+    sensor = build_landing_sensor()
+    with dg.build_sensor_context(resources=resources) as context:
         assert isinstance(sensor(context), dg.SkipReason)
     (home.landing / "politie_incidenten_2023-04.csv").write_bytes(
         police_csv([police_row(1)]).encode("cp1252")
     )
     (home.landing / "mystery.bin").write_bytes(b"?")
-    with dg.build_sensor_context(resources={"deployment": deployment}) as context:
+    with dg.build_sensor_context(resources=resources) as context:
         request = sensor(context)
         cursor = context.cursor
     assert sorted(k.to_user_string() for k in request.asset_selection) == [
         "meta/landing_triage",
         "raw/police_incidents",
     ]
-    with dg.build_sensor_context(resources={"deployment": deployment}, cursor=cursor) as context:
+    with dg.build_sensor_context(resources=resources, cursor=cursor) as context:
         assert isinstance(sensor(context), dg.SkipReason)  # nothing new since
     (home.landing / "politie_incidenten_2023-04.csv").write_bytes(
         police_csv([police_row(2)]).encode("cp1252") * 2
     )
-    with dg.build_sensor_context(resources={"deployment": deployment}, cursor=cursor) as context:
+    with dg.build_sensor_context(resources=resources, cursor=cursor) as context:
         request = sensor(context)
     assert [k.to_user_string() for k in request.asset_selection] == ["raw/police_incidents"]
 
@@ -160,7 +158,10 @@ def test_second_city_with_its_own_feed_runs_without_code_change(tmp_path: Path, 
     city = load_city(city_dir)
     result = dg.materialize(
         build_ingestion_assets(city),
-        resources={"deployment": Deployment(home=str(home.home), city_folder=str(city_dir))},
+        resources={
+            "deployment": Deployment(home=str(home.home)),
+            "city": city,
+        },
     )
     assert result.success
     import duckdb

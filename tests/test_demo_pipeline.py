@@ -9,7 +9,7 @@ import shutil
 import dagster as dg
 import duckdb
 import pytest
-from cim.definitions import build_definitions
+from cim.definitions import defs
 
 from tests.conftest import DEMO_CITY
 
@@ -178,11 +178,7 @@ def test_dropping_every_file_again_adds_no_row(demo_build, tmp_path, monkeypatch
     monkeypatch.setenv("CIM_HOME", str(home))
     monkeypatch.setenv("CIM_CITY", str(DEMO_CITY))
     with dg.instance_for_test() as instance:
-        result = (
-            build_definitions()
-            .resolve_job_def("ingest_feeds")
-            .execute_in_process(instance=instance)
-        )
+        result = defs().resolve_job_def("ingest_feeds").execute_in_process(instance=instance)
     assert result.success
     assert counts() == before
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)

@@ -180,12 +180,13 @@ def test_terminal_report_lists_problem_feeds_first(demo_build):
 def test_freshness_policies_and_daily_schedule_come_from_the_contracts():
     from cim.definitions import defs
 
-    police = defs.resolve_assets_def(["raw", "police_incidents"])
+    definitions = defs()
+    police = definitions.resolve_assets_def(["raw", "police_incidents"])
     policy = police.specs_by_key[next(iter(police.keys))].freshness_policy
     assert policy is not None and policy.fail_window.to_timedelta() == dt.timedelta(
         days=31 + 10 + 5
     )
-    registry = defs.resolve_assets_def(["raw", "activity_registry"])
+    registry = definitions.resolve_assets_def(["raw", "activity_registry"])
     assert registry.specs_by_key[next(iter(registry.keys))].freshness_policy is None  # on change
-    schedule = defs.resolve_schedule_def("daily_refresh")
+    schedule = definitions.resolve_schedule_def("daily_refresh")
     assert schedule.cron_schedule == "0 6 * * *"

@@ -190,7 +190,7 @@ def test_dagster_runs_take_the_lock_wait_and_refuse(home, monkeypatch):
             con.execute("CREATE TABLE IF NOT EXISTS t AS SELECT 1 AS x")
         calls.append(runlock.read_holder(deployment.paths))
 
-    deployment = Deployment(home=str(home.home), city_folder=str(DEMO_CITY))
+    deployment = Deployment(home=str(home.home))
     monkeypatch.setenv("CIM_LOCK_WAIT", "1")
     with dg.instance_for_test() as instance, HeldLock(home.home, 60) as held:
         result = dg.materialize(
@@ -222,7 +222,7 @@ def test_warehouse_connection_retries_duckdbs_own_lock(home, monkeypatch):
         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
         "print('open', flush=True); time.sleep(float(sys.argv[2]))"
     )
-    deployment = Deployment(home=str(home.home), city_folder=str(DEMO_CITY))
+    deployment = Deployment(home=str(home.home))
 
     def hold(seconds: float) -> subprocess.Popen:
         process = subprocess.Popen(

@@ -285,10 +285,11 @@ def test_snapshots_are_kept_rolled_back_and_pruned(demo_build, tmp_path):
     assert [e["event"] for e in log][-2:] == ["rollback", "rollback"]
 
 
-def test_a_failed_run_is_recorded_by_the_failure_sensor(tmp_path, monkeypatch):
+def test_a_failed_run_is_recorded_by_the_failure_sensor(tmp_path):
     from cim.defs.publish.sensors import build_failure_sensor
+    from cim.defs.resources import Deployment
 
-    monkeypatch.setenv("CIM_HOME", str(tmp_path / "home"))
+    deployment = Deployment(home=str(tmp_path / "home"))
 
     @dg.asset
     def broken_mart() -> None:
@@ -305,6 +306,7 @@ def test_a_failed_run_is_recorded_by_the_failure_sensor(tmp_path, monkeypatch):
             dagster_event=failure,
             dagster_instance=instance,
             dagster_run=instance.get_run_by_id(result.run_id),
+            resources={"deployment": deployment},  # injected, as in a deployment
         ).for_run_failure()
         build_failure_sensor()(context)
     log = (Paths(tmp_path / "home").published / "publish_log.jsonl").read_text().splitlines()

@@ -141,7 +141,7 @@ def _pipeline(args: argparse.Namespace) -> int:
 
         from cim.definitions import defs
 
-        job = defs.resolve_job_def(args.job)
+        job = defs().resolve_job_def(args.job)
         with dg.DagsterInstance.get() as instance:
             for line in runlock.fail_abandoned_runs(instance, by="cim pipeline"):
                 print(line)
@@ -186,6 +186,19 @@ def _docs(args: argparse.Namespace) -> int:
             check=False,
         )
     return EXIT_FAILED if done.returncode else 0
+
+
+def _prepare(_: argparse.Namespace) -> int:
+    """Write the city's dbt models and parse the project, ahead of loading definitions
+    (a deployment's build step; ``dagster dev`` and ``cim pipeline`` also do it when the
+    manifest does not describe the city)."""
+    from cim.defs.dbt.project import DBT_DIR, city_dbt_project, is_prepared
+
+    city = load_city(settings.city_dir())
+    project = city_dbt_project(city, settings.paths().warehouse)
+    state = "prepared" if is_prepared(project, city) else "NOT prepared"
+    print(f"dbt project {DBT_DIR} {state} for city {city.settings.id}: {project.manifest_path}")
+    return 0 if state == "prepared" else EXIT_FAILED
 
 
 def _withdraw(args: argparse.Namespace) -> int:
@@ -397,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
     impact_cli.add_parser(commands)
     _wait_option(commands.choices["impact"], 0.0, READER_WAIT + " (--action only)")
     commands.choices["impact"].set_defaults(run=_impact)
+    commands.add_parser(
+        "prepare", help="write the city's dbt models and parse the dbt project"
+    ).set_defaults(run=_prepare)
     docs = commands.add_parser("docs", help="dbt docs of the mart into dbt_project/target")
     _wait_option(docs, None, "while a run holds CIM_HOME, wait this long, then refuse")
     docs.set_defaults(run=_docs)

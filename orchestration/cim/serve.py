@@ -19,7 +19,10 @@ APP = settings.REPO_ROOT / "app" / "main.py"
 
 
 def _start(command: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(command, start_new_session=True, env=os.environ.copy())
+    # from the repository root: `dagster dev` finds the code location in pyproject.toml
+    return subprocess.Popen(
+        command, start_new_session=True, env=os.environ.copy(), cwd=settings.REPO_ROOT
+    )
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -41,8 +44,6 @@ def serve(dagster_port: int, app_port: int) -> int:
             [
                 str(bin_dir / "dagster"),
                 "dev",
-                "-m",
-                "cim.definitions",
                 "-h",
                 "127.0.0.1",
                 "-p",

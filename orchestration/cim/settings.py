@@ -82,7 +82,12 @@ def pseudonym_key(p: Paths) -> str:
     return key_file.read_text().strip()
 
 
+def as_of_override() -> str | None:
+    """``CIM_AS_OF``: a day to judge checks and feed health on (tests, demos), or None."""
+    return os.environ.get("CIM_AS_OF") or None
+
+
 def as_of() -> dt.date:
     """The date checks and feed health are judged against: today, or ``CIM_AS_OF``."""
-    from_env = os.environ.get("CIM_AS_OF")
-    return dt.date.fromisoformat(from_env) if from_env else dt.date.today()
+    override = as_of_override()
+    return dt.date.fromisoformat(override) if override else dt.date.today()

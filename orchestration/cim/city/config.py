@@ -17,21 +17,18 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from cim.city.agenda import Agenda, check_agenda
 from cim.city.contracts import AREA_TYPES, Contact, FeedContract, Identifier
 from cim.city.errors import ConfigError, from_validation_error
+from cim.city.strict import Strict
 from cim.impact.settings import ImpactSettings  # one model for city.yaml and the estimator
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Area(_Strict):
+class Area(Strict):
     area_code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     name: str
     level: Identifier
@@ -42,14 +39,14 @@ class Area(_Strict):
     grid_col: int | None = None
 
 
-class Partner(_Strict):
+class Partner(Strict):
     id: Identifier
     name: str
     kind: str = "partner"
     contact: Contact
 
 
-class IngestionSettings(_Strict):
+class IngestionSettings(Strict):
     """How the landing folder is read: when a file counts as complete, and what it may cost."""
 
     # A file whose size or modification time still changes over this many seconds is
@@ -67,7 +64,7 @@ class IngestionSettings(_Strict):
     earliest_year: int = Field(1900, ge=1000)
 
 
-class CitySettings(_Strict):
+class CitySettings(Strict):
     id: Identifier
     name: str
     country: str = ""
@@ -81,7 +78,7 @@ class CitySettings(_Strict):
     impact: ImpactSettings = ImpactSettings()
 
 
-class City(_Strict):
+class City(Strict):
     folder: Path
     settings: CitySettings
     areas: list[Area]

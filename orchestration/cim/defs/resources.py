@@ -1,7 +1,13 @@
-"""The deployment as a Dagster resource: where data lives and which city it serves."""
+"""The resources every asset gets injected: the deployment, its city, and dbt.
+
+``loaded_city`` reads the city folder once per definitions load; every module under
+``cim/defs`` builds its definitions from that one object, and runs get the same object
+as the ``city`` resource instead of reading the folder again.
+"""
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +24,7 @@ class WarehouseLocked(RuntimeError):
 
 
 class Deployment(dg.ConfigurableResource):
-    """CIM_HOME and the city folder; one DuckDB connection per use, closed after it.
+    """CIM_HOME, where the deployment keeps its data; one DuckDB connection per use.
 
     Short connections matter: DuckDB lets one process write a file at a time, so a
     connection held open would lock out the next step or a reader.
@@ -29,18 +35,14 @@ class Deployment(dg.ConfigurableResource):
     """
 
     home: str
-    city_folder: str
 
     @classmethod
     def from_env(cls) -> Deployment:
-        return cls(home=str(settings.cim_home()), city_folder=str(settings.city_dir()))
+        return cls(home=str(settings.cim_home()))
 
     @property
     def paths(self) -> settings.Paths:
         return settings.Paths(Path(self.home)).ensure()
-
-    def city(self) -> City:
-        return load_city(Path(self.city_folder))
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext):
@@ -109,3 +111,35 @@ def recover(paths: settings.Paths, instance, run_id: str | None, by: str) -> lis
 
     done = [f"removed {p} (left by a failed publication)" for p in remove_leftovers(paths)]
     return done + runlock.fail_abandoned_runs(instance, exclude=run_id, by=by)
+
+
+@functools.cache
+def _load_city(folder: Path) -> City:
+    return load_city(folder)
+
+
+def loaded_city() -> City:
+    """The city of CIM_CITY, read once per definitions load (see ``forget_loaded``)."""
+    return _load_city(settings.city_dir())
+
+
+def forget_loaded() -> None:
+    """Start a definitions load afresh: the city folder may have changed since the last."""
+    _load_city.cache_clear()
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    from dagster_dbt import DbtCliResource
+
+    from cim.defs.dbt.project import DBT_EXECUTABLE, city_dbt_project
+
+    city, deployment = loaded_city(), Deployment.from_env()
+    project = city_dbt_project(city, deployment.paths.warehouse)
+    return dg.Definitions(
+        resources={
+            "deployment": deployment,
+            "city": city,
+            "dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),
+        }
+    )

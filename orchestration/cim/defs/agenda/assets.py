@@ -4,7 +4,7 @@ import dagster as dg
 
 from cim.city import City
 from cim.city.mirror import CONFIG_TABLES, mirror_city
-from cim.defs.resources import Deployment
+from cim.defs.resources import Deployment, loaded_city
 
 
 def build_city_config_asset(city: City) -> dg.AssetsDefinition:
@@ -23,7 +23,7 @@ def build_city_config_asset(city: City) -> dg.AssetsDefinition:
             for table in CONFIG_TABLES
         ],
     )
-    def _city_config(deployment: Deployment):
+    def _city_config(deployment: Deployment, city: dg.ResourceParam[City]):
         with deployment.warehouse() as con:
             counts = mirror_city(con, city)
         for table, rows in counts.items():
@@ -32,3 +32,8 @@ def build_city_config_asset(city: City) -> dg.AssetsDefinition:
             )
 
     return _city_config
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[build_city_config_asset(loaded_city())])

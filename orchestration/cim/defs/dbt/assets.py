@@ -1,18 +1,19 @@
 """The dbt models as Dagster assets, downstream of the ingestion assets they read."""
 
+import functools
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from cim.defs.dbt.project import DBT_EXECUTABLE, warehouse_env
-from cim.defs.resources import Deployment
+from cim import settings
+from cim.defs.dbt.project import city_dbt_project, warehouse_env
+from cim.defs.resources import Deployment, loaded_city
 
 
-class _Translator(DagsterDbtTranslator):
+class Translator(DagsterDbtTranslator):
     """Groups follow the dbt folders (staging, intermediate, marts)."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
@@ -20,24 +21,31 @@ class _Translator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "marts"
 
 
-def _vars() -> list[str]:
-    """CIM_AS_OF replays feed health on a given day (tests, demos); default: today."""
-    as_of = os.environ.get("CIM_AS_OF")
-    return ["--vars", json.dumps({"as_of": as_of})] if as_of else []
+def build_args() -> list[str]:
+    """``dbt build``; CIM_AS_OF replays feed health on a given day (tests, demos)."""
+    as_of = settings.as_of_override()
+    return ["build", *(["--vars", json.dumps({"as_of": as_of})] if as_of else [])]
 
 
+@functools.cache  # one definition per prepared project, however many modules ask
 def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
-        dagster_dbt_translator=_Translator(),
+        dagster_dbt_translator=Translator(),
         name="indicator_mart",
         # the impact tables are written after the mart; their asset tests them (cim.defs.impact)
         exclude="source:impact+",
     )
-    def _mart(context: dg.AssetExecutionContext, deployment: Deployment):
-        warehouse_env(deployment.paths.warehouse)
-        dbt = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
-        yield from dbt.cli(["build", *_vars()], context=context).stream()
+    def _mart(context: dg.AssetExecutionContext, dbt: DbtCliResource, deployment: Deployment):
+        with warehouse_env(deployment.paths.warehouse):
+            invocation = dbt.cli(build_args(), context=context)
+        yield from invocation.stream()
 
     return _mart
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    project = city_dbt_project(loaded_city(), Deployment.from_env().paths.warehouse)
+    return dg.Definitions(assets=[build_dbt_assets(project)])

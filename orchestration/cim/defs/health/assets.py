@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from cim.city import City, FeedContract
-from cim.defs.resources import Deployment
+from cim.defs.resources import Deployment, loaded_city
 from cim.health.reminders import send_reminders
 
 FEED_HEALTH_KEY = dg.AssetKey(["marts", "fct_feed_health"])
@@ -63,7 +63,7 @@ def build_health_assets(city: City) -> list:
         "per period within CIM_REMINDER_INTERVAL_DAYS.",
     )
     def _reminders(
-        context: dg.AssetExecutionContext, deployment: Deployment
+        context: dg.AssetExecutionContext, deployment: Deployment, city: dg.ResourceParam[City]
     ) -> dg.MaterializeResult:
         with deployment.warehouse() as con:
             sent = send_reminders(con, city)
@@ -81,3 +81,9 @@ def build_health_assets(city: City) -> list:
         )
 
     return [_overdue, _reminders]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    overdue, reminders = build_health_assets(loaded_city())
+    return dg.Definitions(assets=[reminders], asset_checks=[overdue])

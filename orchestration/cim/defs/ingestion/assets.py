@@ -6,7 +6,7 @@ import dagster as dg
 
 from cim.city import City, FeedContract
 from cim.defs.health.assets import freshness_policy
-from cim.defs.resources import Deployment
+from cim.defs.resources import Deployment, loaded_city
 from cim.ingest import FeedRunner, FileOutcome
 from cim.ingest.files import scan_landing
 from cim.ingest.store import REJECTED, raw_table
@@ -72,7 +72,9 @@ def build_feed_asset(contract: FeedContract, city: City) -> dg.AssetsDefinition:
             ),
         ],
     )
-    def _feed(context: dg.AssetExecutionContext, deployment: Deployment):
+    def _feed(
+        context: dg.AssetExecutionContext, deployment: Deployment, city: dg.ResourceParam[City]
+    ):
         paths = deployment.paths
         deliveries = [d for d in scan_landing(paths.landing, city) if d.feed == contract.feed]
         with deployment.warehouse() as con:
@@ -110,7 +112,9 @@ def build_triage_asset(city: City) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         description="Landing-folder entries that match no feed contract, refused and recorded.",
     )
-    def _triage(context: dg.AssetExecutionContext, deployment: Deployment):
+    def _triage(
+        context: dg.AssetExecutionContext, deployment: Deployment, city: dg.ResourceParam[City]
+    ):
         paths = deployment.paths
         strays = [d for d in scan_landing(paths.landing, city) if d.feed is None]
         with deployment.warehouse() as con:
@@ -158,3 +162,8 @@ def build_ingestion_assets(city: City) -> list[dg.AssetsDefinition]:
         *(build_feed_asset(c, city) for c in city.contracts),
         build_ledger_asset(city),
     ]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=build_ingestion_assets(loaded_city()))

@@ -7,6 +7,7 @@ import dagster as dg
 
 from cim.city import City
 from cim.defs.ingestion.assets import TRIAGE_KEY, feed_asset_key
+from cim.defs.jobs import INGEST_JOB
 from cim.defs.resources import Deployment
 from cim.ingest.files import scan_landing
 
@@ -40,15 +41,19 @@ def pending_runs(city: City, landing, seen: set[str]) -> tuple[list[dg.AssetKey]
     return sorted(keys, key=lambda k: k.to_user_string()), current
 
 
-def build_landing_sensor(city: City, job) -> dg.SensorDefinition:
+def build_landing_sensor() -> dg.SensorDefinition:
     @dg.sensor(
         name="landing_folder_sensor",
-        job=job,
+        job_name=INGEST_JOB,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Watches CIM_HOME/landing and ingests new or changed files.",
     )
-    def _sensor(context: dg.SensorEvaluationContext, deployment: Deployment):
+    def _sensor(
+        context: dg.SensorEvaluationContext,
+        deployment: Deployment,
+        city: dg.ResourceParam[City],
+    ):
         seen = set(json.loads(context.cursor)) if context.cursor else set()
         keys, current = pending_runs(city, deployment.paths.landing, seen)
         context.update_cursor(json.dumps(sorted(current)))
@@ -58,3 +63,8 @@ def build_landing_sensor(city: City, job) -> dg.SensorDefinition:
         return dg.RunRequest(run_key=run_key, asset_selection=keys, tags={"cim/trigger": "landing"})
 
     return _sensor
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(sensors=[build_landing_sensor()])

@@ -16,12 +16,12 @@ def build_failure_sensor() -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Writes each failed run and its failed steps to published/publish_log.jsonl.",
     )
-    def _record(context: dg.RunFailureSensorContext) -> None:
+    def _record(context: dg.RunFailureSensorContext, deployment: Deployment) -> None:
         steps = [event.step_key for event in context.get_step_failure_events()]
         reasons = [f"step failed: {step}" for step in steps] or [
             _root_cause(context.failure_event) or context.failure_event.message or ""
         ]
-        record_blocked(Deployment.from_env().paths, context.dagster_run.run_id, reasons)
+        record_blocked(deployment.paths, context.dagster_run.run_id, reasons)
 
     return _record
 
@@ -34,3 +34,8 @@ def _root_cause(event: dg.DagsterEvent) -> str | None:
         error = error.cause
     lines = error.message.strip().splitlines() if error is not None else []
     return lines[0] if lines else None
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(sensors=[build_failure_sensor()])

@@ -11,7 +11,7 @@ import dagster as dg
 
 from cim import settings
 from cim.city import City
-from cim.defs.resources import Deployment
+from cim.defs.resources import Deployment, loaded_city
 from cim.publish import record_blocked
 from cim.quality import (
     ERROR,
@@ -71,10 +71,14 @@ def _build_check(
             ),
         ],
     )
-    def _check(context: dg.AssetCheckExecutionContext, deployment: Deployment):
+    def _check(
+        context: dg.AssetCheckExecutionContext,
+        deployment: Deployment,
+        city: dg.ResourceParam[City],
+    ):
         paths = deployment.paths
         with deployment.warehouse() as con:
-            outcomes = suite(con, context.run.run_id)
+            outcomes = suite(con, city, context.run.run_id)
             write_results(con, outcomes)
             docs = build_data_docs(paths.home, read_results(con, context.run.run_id))
         errors = [o for o in outcomes if o.severity == ERROR and not o.success]
@@ -92,10 +96,10 @@ def build_quality_checks(city: City) -> list[dg.AssetChecksDefinition]:
     today = settings.as_of
 
     def feed_suite(feed: str):
-        return lambda con, run_id: run_feed_suite(con, city, feed, run_id, today())
+        return lambda con, city, run_id: run_feed_suite(con, city, feed, run_id, today())
 
     def mart_suite(table: str):
-        return lambda con, run_id: run_mart_suite(con, city, table, run_id, today())
+        return lambda con, city, run_id: run_mart_suite(con, city, table, run_id, today())
 
     checks = [
         _build_check(dg.AssetKey(["raw", c.feed]), feed_suite(c.feed), f"raw/{c.feed}")
@@ -105,3 +109,8 @@ def build_quality_checks(city: City) -> list[dg.AssetChecksDefinition]:
         _build_check(dg.AssetKey(["marts", t]), mart_suite(t), f"marts/{t}") for t in MART_TABLES
     ]
     return checks
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(asset_checks=build_quality_checks(loaded_city()))
