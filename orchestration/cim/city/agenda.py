@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from cim.city.contracts import AREA_TYPES, NUMERIC_TYPES, FeedContract, Identifier
-from cim.city.strict import Strict
+from cim.strict import Strict
 
 Cadence = Literal["month", "quarter", "year", "school_year"]
 PERIOD_PATTERNS = {

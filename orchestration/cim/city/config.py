@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field, ValidationError
 from cim.city.agenda import Agenda, check_agenda
 from cim.city.contracts import AREA_TYPES, Contact, FeedContract, Identifier
 from cim.city.errors import ConfigError, from_validation_error
-from cim.city.strict import Strict
 from cim.impact.settings import ImpactSettings  # one model for city.yaml and the estimator
+from cim.strict import Strict
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from cim import periods
-from cim.city.strict import Strict
 from cim.periods import Grain
+from cim.strict import Strict
 
 # Identifiers become table and column names: keep them to a safe, boring alphabet so
 # they can be quoted without ever pasting arbitrary text into SQL.

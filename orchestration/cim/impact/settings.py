@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from cim.strict import Strict
 
 # Placebo sets needed for a 95% placebo-in-space interval to exist at all: with fewer,
 # the observed assignment can never fall in the outer 2.5% on each side.
 MIN_PLACEBO_SETS = 40
 
 
-class ImpactSettings(BaseModel):
+class ImpactSettings(Strict):
     """Windows and guard rails of the impact analysis (docs/impact.md)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Fields that choose a warehouse action's areas and windows; on a given panel
     # (``estimate_impact``, ``cim impact panel.csv``) they play no part.

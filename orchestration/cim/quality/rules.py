@@ -33,8 +33,8 @@ import yaml
 from pydantic import Field, ValidationError
 
 from cim.city.errors import ConfigError, from_validation_error
-from cim.city.strict import Strict
 from cim.periods import shift
+from cim.strict import Strict
 
 FRAME_NAME = r"^[a-z][a-z0-9_]{0,62}$"
 ROWS, PERIODS = "rows", "periods"
