@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from openpyxl import Workbook
 
-from cim_demo.context import DATA, DEFECTS, Context
-from cim_demo.formats import allowed_of, dialect, inject_invalid
+from cim_demo.context import DATA, Context
+from cim_demo.formats import allowed_of, dialect
 from cim_demo.timeline import ordinal_year_month, quarters_within
 
 KIND = "complaints_xlsx"
@@ -75,9 +75,7 @@ def generate(ctx: Context, feed_id: str, section: dict[str, Any]) -> None:
             "complaints": complaints.ravel().tolist(),
             "dwellings": np.repeat(dwellings, len(types)).tolist(),
         }
-        invalid = inject_invalid(
-            columns, n, ctx.invalid_items(feed_id, period), ctx.rng(feed_id, period.key, DEFECTS)
-        )
+        invalid = ctx.spoil(feed_id, period, columns, n)
         wb = Workbook(write_only=True)
         ws = wb.create_sheet(d.get("sheet", "Sheet1"))
         ws.append([section["title"].format(**period.fields)])
@@ -97,7 +95,7 @@ def generate(ctx: Context, feed_id: str, section: dict[str, Any]) -> None:
         )
         buffer = io.BytesIO()
         wb.save(buffer)
-        path = ctx.landing_dir / section["file_name"].format(**period.fields)
+        path = ctx.landing_path(section, period)
         path.write_bytes(_repack(buffer.getvalue(), delivery.delivered_at))
         ctx.finish(delivery, KIND, path, n, invalid, skipped_rows=1, title_rows=header_row - 1)
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from cim_demo.formats import inject_invalid
 from cim_demo.residents import Residents
 from cim_demo.spec import DemoSpec
 from cim_demo.timeline import Period, due_date, office_moment, rng, stream_key
@@ -94,6 +95,17 @@ class Context:
         return Delivery(
             delivery.feed, delivery.period, delivery.due, office_moment(day, gen, hours, self.tz)
         )
+
+    def spoil(
+        self, feed_id: str, period: Period, columns: dict[str, Any], rows: int
+    ) -> list[dict[str, Any]]:
+        """Overwrite the rows demo.yaml declares invalid for this delivery; what was done."""
+        items = self.invalid_items(feed_id, period)
+        return inject_invalid(columns, rows, items, self.rng(feed_id, period.key, DEFECTS))
+
+    def landing_path(self, section: dict[str, Any], period: Period) -> Path:
+        """Where a delivery lands: the feed's file name template filled for the period."""
+        return self.landing_dir / section["file_name"].format(**period.fields)
 
     def finish(
         self,

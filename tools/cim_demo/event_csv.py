@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from cim_demo.context import ATTRS, DATA, DEFECTS, Context
+from cim_demo.context import ATTRS, DATA, Context
 from cim_demo.event_model import Batch, IncidentModel
-from cim_demo.formats import allowed_of, amounts, dialect, inject_invalid, write_csv
+from cim_demo.formats import allowed_of, amounts, dialect, write_csv
 from cim_demo.timeline import month_ordinal, month_period, month_start
 
 KIND = "event_csv"
@@ -142,10 +142,8 @@ def generate(ctx: Context, feed_id: str, section: dict[str, Any]) -> None:
             continue
         columns = _columns(rows, tables, section, year, number, gen)
         n = rows.area.size
-        invalid = inject_invalid(
-            columns, n, ctx.invalid_items(feed_id, period), ctx.rng(feed_id, period.key, DEFECTS)
-        )
-        path = ctx.landing_dir / section["file_name"].format(**period.fields)
+        invalid = ctx.spoil(feed_id, period, columns, n)
+        path = ctx.landing_path(section, period)
         write_csv(path, contract, columns, line_terminator=section.get("line_terminator", "\n"))
         blank = int((np.asarray(columns["area_code"], dtype=object) == "").sum())
         ctx.finish(delivery, KIND, path, n, invalid, blank_area_rows=blank)

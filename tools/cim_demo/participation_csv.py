@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from cim_demo.context import DATA, DEFECTS, Context
-from cim_demo.formats import inject_invalid, write_csv
+from cim_demo.context import DATA, Context
+from cim_demo.formats import write_csv
 from cim_demo.timeline import month_period, stream_key
 
 KIND = "participation_csv"
@@ -87,13 +87,8 @@ def generate(ctx: Context, feed_id: str, section: dict[str, Any]) -> None:
             "participants": _suppress(people.astype(int), below, marker),
             "participants_aged_12_24": _suppress(young.astype(int), below, marker),
         }
-        invalid = inject_invalid(
-            columns,
-            len(rows),
-            ctx.invalid_items(feed_id, period),
-            ctx.rng(feed_id, period.key, DEFECTS),
-        )
-        path = ctx.landing_dir / section["file_name"].format(**period.fields)
+        invalid = ctx.spoil(feed_id, period, columns, len(rows))
+        path = ctx.landing_path(section, period)
         write_csv(path, contract, columns)
         ctx.finish(
             delivery,

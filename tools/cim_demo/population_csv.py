@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from cim_demo.context import DEFECTS, Context
-from cim_demo.formats import allowed_of, dialect, inject_invalid, integers, write_csv
+from cim_demo.context import Context
+from cim_demo.formats import allowed_of, dialect, integers, write_csv
 from cim_demo.timeline import year_period
 
 KIND = "population_csv"
@@ -45,9 +45,7 @@ def generate(ctx: Context, feed_id: str, section: dict[str, Any]) -> None:
             "dwellings": integers(dwellings.ravel(), thousands),
         }
         n = n_areas * n_bands
-        invalid = inject_invalid(
-            columns, n, ctx.invalid_items(feed_id, period), ctx.rng(feed_id, period.key, DEFECTS)
-        )
-        path = ctx.landing_dir / section["file_name"].format(**period.fields)
+        invalid = ctx.spoil(feed_id, period, columns, n)
+        path = ctx.landing_path(section, period)
         write_csv(path, contract, columns, line_terminator=section.get("line_terminator", "\n"))
         ctx.finish(delivery, KIND, path, n, invalid)

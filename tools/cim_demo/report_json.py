@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from cim_demo.context import ATTRS, DATA, DEFECTS, Context, Delivery
+from cim_demo.context import ATTRS, DATA, Context, Delivery
 from cim_demo.event_model import area_levels, seasonality
-from cim_demo.formats import allowed_of, dialect, inject_invalid, source_of
+from cim_demo.formats import allowed_of, dialect, source_of
 from cim_demo.timeline import month_period
 
 KIND = "report_json"
@@ -95,12 +95,7 @@ def _write(
     """Inject defects per written version, so the incomplete first delivery and its
     correction each report their own exact invalid-row counts."""
     n = len(columns["report_id"])
-    invalid = inject_invalid(
-        columns,
-        n,
-        ctx.invalid_items(feed_id, delivery.period),
-        ctx.rng(feed_id, delivery.period.key, DEFECTS),
-    )
+    invalid = ctx.spoil(feed_id, delivery.period, columns, n)
     names = [c["name"] for c in contract["columns"] if c["name"] in columns]
     sources = [source_of(contract, name) for name in names]
     lists = [columns[name].tolist() for name in names]

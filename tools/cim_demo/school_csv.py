@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from cim_demo.context import DATA, DEFECTS, Context
-from cim_demo.formats import inject_invalid, write_csv
+from cim_demo.context import DATA, Context
+from cim_demo.formats import write_csv
 from cim_demo.timeline import school_year_period
 
 KIND = "school_csv"
@@ -40,12 +40,7 @@ def generate(ctx: Context, feed_id: str, section: dict[str, Any]) -> None:
             "pupils": pupils.astype(str).astype(object),
             "early_leavers": leavers.astype(str).astype(object),
         }
-        invalid = inject_invalid(
-            columns,
-            len(districts),
-            ctx.invalid_items(feed_id, period),
-            ctx.rng(feed_id, period.key, DEFECTS),
-        )
-        path = ctx.landing_dir / section["file_name"].format(**period.fields)
+        invalid = ctx.spoil(feed_id, period, columns, len(districts))
+        path = ctx.landing_path(section, period)
         write_csv(path, contract, columns)
         ctx.finish(delivery, KIND, path, len(districts), invalid)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from cim_demo.context import DATA, DEFECTS, Context
-from cim_demo.formats import allowed_of, dialect, inject_invalid, write_csv
+from cim_demo.context import DATA, Context
+from cim_demo.formats import allowed_of, dialect, write_csv
 from cim_demo.timeline import year_period
 
 KIND = "survey_csv"
@@ -122,10 +122,8 @@ def generate(ctx: Context, feed_id: str, section: dict[str, Any]) -> None:
             continue
         columns = _wave(ctx, feed_id, section, contract, int(year))
         n = len(columns["respondent_id"])
-        invalid = inject_invalid(
-            columns, n, ctx.invalid_items(feed_id, period), ctx.rng(feed_id, period.key, DEFECTS)
-        )
-        path = ctx.landing_dir / section["file_name"].format(**period.fields)
+        invalid = ctx.spoil(feed_id, period, columns, n)
+        path = ctx.landing_path(section, period)
         write_csv(path, contract, columns)
         ctx.finish(
             delivery,
