@@ -132,14 +132,12 @@ def forget_loaded() -> None:
 def defs() -> dg.Definitions:
     from dagster_dbt import DbtCliResource
 
-    from cim.defs.dbt.project import DBT_EXECUTABLE, city_dbt_project
+    from cim.defs.dbt.project import DBT_EXECUTABLE, loaded_dbt_project
 
-    city, deployment = loaded_city(), Deployment.from_env()
-    project = city_dbt_project(city, deployment.paths.warehouse)
     return dg.Definitions(
         resources={
-            "deployment": deployment,
-            "city": city,
-            "dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE),
+            "deployment": Deployment.from_env(),
+            "city": loaded_city(),
+            "dbt": DbtCliResource(project_dir=loaded_dbt_project(), dbt_executable=DBT_EXECUTABLE),
         }
     )

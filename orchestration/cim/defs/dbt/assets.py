@@ -9,8 +9,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from cim import settings
-from cim.defs.dbt.project import city_dbt_project, warehouse_env
-from cim.defs.resources import Deployment, loaded_city
+from cim.defs.dbt.project import loaded_dbt_project, warehouse_env
+from cim.defs.resources import Deployment
 
 
 class Translator(DagsterDbtTranslator):
@@ -47,5 +47,5 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    project = city_dbt_project(loaded_city(), Deployment.from_env().paths.warehouse)
+    project = loaded_dbt_project()
     return dg.Definitions(assets=[build_dbt_assets(project)])

@@ -1,4 +1,4 @@
-"""The city's dbt project, prepared the way dagster-dbt intends (DbtProject + preparer).
+"""The city's dbt project, prepared as dagster-dbt's ``DbtProject.prepare_if_dev`` does.
 
 The mart's SQL lives in dbt_project/; what depends on the city (one thin model per feed,
 the agenda's terms) is written from its configuration by ``cim.mart.codegen``. So
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 
+from cim import settings
 from cim.city import City
 from cim.mart import codegen
 
@@ -84,3 +85,11 @@ def city_dbt_project(city: City, warehouse: Path) -> DbtProject:
         prepare(project, city, warehouse)
     _prepared[(city.folder, warehouse)] = (city, project)
     return project
+
+
+def loaded_dbt_project() -> DbtProject:
+    """The dbt project of the loaded city (``loaded_city``) and of CIM_HOME's warehouse:
+    what every module of ``cim/defs`` builds its definitions from."""
+    from cim.defs.resources import loaded_city
+
+    return city_dbt_project(loaded_city(), settings.Paths(settings.cim_home()).warehouse)

@@ -7,6 +7,7 @@ Right after writing them, the asset runs that source's dbt tests on the fresh ta
 publication when it fails (severity error), as the mart's own dbt tests do.
 """
 
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from dagster_dbt import (
 
 from cim import settings
 from cim.city import City
-from cim.defs.dbt.project import warehouse_env
+from cim.defs.dbt.project import loaded_dbt_project, warehouse_env
 from cim.defs.resources import Deployment
 from cim.impact.schema import SOURCE, TABLES, Table
 from cim.impact.tables import analyse, write
@@ -129,6 +130,7 @@ def run_impact_source_tests(
             )
 
 
+@functools.cache  # one definition per prepared project, however many modules ask
 def build_impact_assets(project: DbtProject) -> dg.AssetsDefinition:
     """The impact assets; ``project`` is the dbt project prepared for the city (its
     manifest names the source tests that become checks)."""
@@ -167,9 +169,4 @@ def build_impact_assets(project: DbtProject) -> dg.AssetsDefinition:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    # discovered by cim.definitions (dg.load_from_defs_folder), like every module here
-    from cim.defs.dbt.project import city_dbt_project
-    from cim.defs.resources import loaded_city
-
-    project = city_dbt_project(loaded_city(), Deployment.from_env().paths.warehouse)
-    return dg.Definitions(assets=[build_impact_assets(project)])
+    return dg.Definitions(assets=[build_impact_assets(loaded_dbt_project())])

@@ -3,10 +3,10 @@
 import dagster as dg
 
 from cim.defs.dbt.assets import build_dbt_assets
-from cim.defs.dbt.project import city_dbt_project
+from cim.defs.dbt.project import loaded_dbt_project
 from cim.defs.impact.assets import build_impact_assets
 from cim.defs.ingestion.assets import LEDGER_KEY
-from cim.defs.resources import Deployment, loaded_city
+from cim.defs.resources import Deployment
 from cim.publish import publish, record_blocked
 from cim.quality import ERROR, WARN, read_results
 
@@ -64,7 +64,7 @@ def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
 def defs() -> dg.Definitions:
     """Publication waits for every mart table (dbt's and the impact analysis') and the
     ledger, so a snapshot never mixes tables of two runs."""
-    project = city_dbt_project(loaded_city(), Deployment.from_env().paths.warehouse)
+    project = loaded_dbt_project()
     produced = [*build_dbt_assets(project).keys, *build_impact_assets(project).keys]
     marts = sorted((key for key in produced if key.path[0] == "marts"), key=str)
     return dg.Definitions(assets=[build_publish_asset([*marts, LEDGER_KEY])])
