@@ -301,14 +301,14 @@ def test_a_failed_run_is_recorded_by_the_failure_sensor(tmp_path):
         failure = next(
             e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE
         )
-        context = dg.build_run_status_sensor_context(
+        with dg.build_run_status_sensor_context(
             sensor_name="record_failed_runs",
             dagster_event=failure,
             dagster_instance=instance,
             dagster_run=instance.get_run_by_id(result.run_id),
             resources={"deployment": deployment},  # injected, as in a deployment
-        ).for_run_failure()
-        build_failure_sensor()(context)
+        ).for_run_failure() as context:
+            build_failure_sensor()(context)
     log = (Paths(tmp_path / "home").published / "publish_log.jsonl").read_text().splitlines()
     entry = json.loads(log[-1])
     assert entry["event"] == "blocked" and entry["run_id"] == result.run_id
