@@ -175,3 +175,27 @@ def test_target_for_an_unknown_indicator_or_area(city_copy):
         load_city(city_copy)
     assert "indicator: 'nope' is not an indicator" in str(caught.value)
     assert "area: '04017Q' is not an area code" in str(caught.value)
+
+
+def test_check_config_reads_every_quality_rule_file(city_copy, monkeypatch, capsys):
+    """A mistake in a suite file, or a suite file named after no feed, is named by
+    check-config, with its file and key, instead of when a run reaches the check."""
+    from cim.cli import EXIT_SETUP, main
+
+    monkeypatch.setenv("CIM_CITY", str(city_copy))
+    assert main(["check-config"]) == 0
+    folder = city_copy / "expectations"
+    folder.mkdir(exist_ok=True)
+    (folder / "police_incidents.yaml").write_text(
+        "feed: police_incidents\nrules:\n  - name: damage is money\n"
+        "    expect: expect_column_values_to_be_between\n    severity: FATAL\n"
+    )
+    (folder / "polce_incidents.yaml").write_text("feed: polce_incidents\nrules: []\n")
+    (folder / "population.yml").write_text("feed: population\nrules: []\n")
+    capsys.readouterr()
+    assert main(["check-config"]) == EXIT_SETUP
+    err = capsys.readouterr().err
+    assert "police_incidents.yaml: 1 problem(s)" in err
+    assert "rules.0.severity: Input should be 'ERROR' or 'WARN' (got 'FATAL')" in err
+    assert "polce_incidents.yaml" in err and "no feed of the city" in err
+    assert "population.yml" in err and "never read; rename it" in err

@@ -80,7 +80,14 @@ def _init(_: argparse.Namespace) -> int:
 
 
 def _check_config(_: argparse.Namespace) -> int:
+    from cim.quality.suites import check_suite_files
+
     city = load_city(settings.city_dir())
+    errors = check_suite_files(city)
+    for error in errors:
+        print(f"configuration error: {error}", file=sys.stderr)
+    if errors:
+        return EXIT_SETUP
     print(
         f"{city.settings.name}: {len(city.areas)} areas, {len(city.partners)} partners, "
         f"{len(city.contracts)} feeds ({', '.join(c.feed for c in city.contracts)}): OK"

@@ -153,12 +153,17 @@ def _load(path: Path, mtime: float) -> SuiteFile:
     return suite
 
 
+def load_suite(path: Path) -> SuiteFile:
+    """One suite file, validated (ConfigError names the file and each mistake)."""
+    return _load(path.resolve(), path.stat().st_mtime)
+
+
 def suite_file(folders: list[Path], name: str) -> tuple[Path | None, SuiteFile]:
     """The first ``<name>.yaml`` in ``folders``; an empty suite when there is none."""
     for folder in folders:
         path = folder / f"{name}.yaml"
         if path.is_file():
-            return path, _load(path.resolve(), path.stat().st_mtime)
+            return path, load_suite(path)
     return None, SuiteFile()
 
 

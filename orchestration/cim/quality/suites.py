@@ -18,16 +18,65 @@ from cim.quality import frames
 from cim.quality.baseline import baseline_rules, default_advice
 from cim.quality.engine import Tally, outcome, validate
 from cim.quality.outcome import ERROR, CheckOutcome, now
-from cim.quality.rules import PERIODS, ROWS, Rule, SuiteFile, merge, resolve, suite_file
+from cim.quality.rules import (
+    PERIODS,
+    ROWS,
+    Rule,
+    SuiteFile,
+    load_suite,
+    merge,
+    resolve,
+    suite_file,
+)
 from cim.settings import REPO_ROOT
 
 CHUNK_ROWS = 1_000_000  # rows per GX validation: 10M rows peak ~0.9 GB RSS, 500k ~0.7 GB
 MART_ADVICE = "rebuild the mart (dbt build) and check the model's SQL; see docs/quality.md"
 
 
+# The mart tables with a suite of their own (expectations/<table>.yaml).
+MART_TABLES = ("fct_indicator_values", "fct_progress")
+
+
 def suite_folders(city: City) -> list[Path]:
     """A city's own ``expectations/`` folder first, then the repository's."""
     return [city.folder / "expectations", REPO_ROOT / "expectations"]
+
+
+def check_suite_files(city: City) -> list[ConfigError]:
+    """Read every suite file a run would read, now: a mistake is named by
+    ``cim check-config``, not when a run reaches its check. In the city's own folder, a
+    file that names no feed of the city and no mart table would never be read (a typo in
+    its name), so it is a mistake too."""
+    known = {c.feed for c in city.contracts} | set(MART_TABLES)
+    own = city.folder / "expectations"
+    errors: list[ConfigError] = []
+    for folder in suite_folders(city):
+        for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+            if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
+                continue
+            problems = []
+            if path.suffix == ".yml":
+                problems.append("suite files end in .yaml: this one is never read; rename it")
+            elif folder == own and path.stem not in known:
+                problems.append(
+                    f"no feed of the city and no mart table is called {path.stem!r}, so this "
+                    f"file is never read; name it after one of: {', '.join(sorted(known))}"
+                )
+            try:
+                suite = load_suite(path)
+            except ConfigError as exc:
+                problems += exc.problems
+            else:
+                named = suite.feed or suite.table
+                if named and named != path.stem:
+                    problems.append(
+                        f"{'feed' if suite.feed else 'table'}: {named!r} differs from the file "
+                        f"name {path.stem!r}; the suite is read by its file name"
+                    )
+            if problems:
+                errors.append(ConfigError(path, problems))
+    return errors
 
 
 def _missing(run_id: str, asset: str, suite: str, table: str, todo: str) -> list[CheckOutcome]:

@@ -23,9 +23,7 @@ from cim.quality import (
     run_mart_suite,
     write_results,
 )
-
-MART_TABLES = ("fct_indicator_values", "fct_progress")
-
+from cim.quality.suites import MART_TABLES
 
 CHECK_NAMES = {ERROR: "quality_errors", WARN: "quality_warnings"}
 
