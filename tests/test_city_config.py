@@ -83,6 +83,21 @@ def test_demo_city_loads(demo_city):
             lambda d: d["dialect"].update(decimal=".", thousands="."),
             "must differ",
         ),
+        (
+            "police_incidents",
+            lambda d: d.update(end_period="2020-13"),
+            "end_period '2020-13' is not a month period (e.g. '2024-01')",
+        ),
+        (
+            "police_incidents",
+            lambda d: d.update(start_period="2021-01", end_period="2020-12"),
+            "end_period '2020-12' is before start_period '2021-01'",
+        ),
+        (
+            "population",
+            lambda d: d.update(start_period="2021-01"),
+            "start_period '2021-01' is not a year period (e.g. '2024')",
+        ),
     ],
 )
 def test_contract_mistakes_name_file_key_and_what_is_allowed(city_copy, feed, change, expected):
@@ -199,3 +214,9 @@ def test_check_config_reads_every_quality_rule_file(city_copy, monkeypatch, caps
     assert "rules.0.severity: Input should be 'ERROR' or 'WARN' (got 'FATAL')" in err
     assert "polce_incidents.yaml" in err and "no feed of the city" in err
     assert "population.yml" in err and "never read; rename it" in err
+
+
+def test_a_feed_that_stopped_declares_its_end_period(city_copy):
+    _edit_contract(city_copy, "police_incidents", lambda d: d.update(end_period="2024-06"))
+    police = load_city(city_copy).contract_by_feed["police_incidents"]
+    assert (police.start_period, police.end_period) == ("2021-01", "2024-06")

@@ -1,14 +1,18 @@
--- The calendar of deliveries each feed owes, from its start period to today: one row
--- per feed and period, with the due date and the end of the grace period from the
--- contract's SLA. Feeds delivered "on change" (a registry) owe nothing on a calendar.
+-- The calendar of deliveries each feed owes, from its start period to today, or to its
+-- end period when the feed stopped: one row per feed and period, with the due date and
+-- the end of the grace period from the contract's SLA. Feeds delivered "on change" (a
+-- registry) owe nothing on a calendar.
 with feeds as (
     select
         feeds.*,
         feed_start.start_date as first_start,
-        feed_start.start_year as first_year
+        feed_start.start_year as first_year,
+        feed_end.start_date as last_start
     from {{ ref('stg_meta__feeds') }} as feeds
     inner join {{ ref('int_periods') }} as feed_start
         on feeds.start_period = feed_start.period_id
+    left join {{ ref('int_periods') }} as feed_end
+        on feeds.end_period = feed_end.period_id
     where feeds.cadence != 'on_change'
 ),
 
@@ -32,6 +36,8 @@ owed as (
             feeds.period_grain = periods.period_type
             and feeds.first_start <= periods.start_date
             and periods.start_date <= {{ as_of_date() }}
+            -- a feed that stopped owes nothing after its end period
+            and (feeds.last_start is null or feeds.last_start >= periods.start_date)
     -- a biennial feed owes every other period from its first one
     where feeds.cadence != 'biennial' or (periods.start_year - feeds.first_year) % 2 = 0
 )

@@ -7,6 +7,7 @@ nothing about a feed is hard-coded elsewhere.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Literal
 
@@ -145,6 +146,7 @@ class FeedContract(Strict):
     period: Period
     sla: Sla
     start_period: str | None = None
+    end_period: str | None = Field(None, description="last period owed: a feed that stopped")
     keys: list[Identifier] = []
     columns: list[Column]
     max_file_mb: float | None = Field(None, gt=0)
@@ -176,9 +178,27 @@ class FeedContract(Strict):
             raise ValueError(
                 f"period.date_column {date_column!r} must be a date or timestamp column"
             )
+        self._check_lifecycle()
         if self.dialect.sheet is not None and self.format != "xlsx":
             raise ValueError("dialect.sheet only applies to format xlsx")
         return self
+
+    def _check_lifecycle(self) -> None:
+        """start_period and end_period are periods of the feed's grain, in order."""
+        grain = self.period.grain
+        index = {}
+        for key in ("start_period", "end_period"):
+            value = getattr(self, key)
+            if value is None or grain == "snapshot":
+                continue
+            index[key] = periods.period_index(value, grain)
+            if index[key] is None or periods.period_at(index[key], grain) != value:
+                example = periods.period_of(dt.date(2024, 1, 1), grain)
+                raise ValueError(f"{key} {value!r} is not a {grain} period (e.g. {example!r})")
+        if len(index) == 2 and index["end_period"] < index["start_period"]:
+            raise ValueError(
+                f"end_period {self.end_period!r} is before start_period {self.start_period!r}"
+            )
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)

@@ -18,7 +18,8 @@ CONFIG_TABLES = {
     "contact_name VARCHAR, contact_email VARCHAR",
     "feeds": "feed_id VARCHAR PRIMARY KEY, partner_id VARCHAR, description VARCHAR, "
     "file_pattern VARCHAR, format VARCHAR, grain VARCHAR, cadence VARCHAR, due_from VARCHAR, "
-    "due_days INTEGER, grace_days INTEGER, start_period VARCHAR, contact_name VARCHAR, "
+    "due_days INTEGER, grace_days INTEGER, start_period VARCHAR, end_period VARCHAR, "
+    "contact_name VARCHAR, "
     "contact_email VARCHAR",
     "goals": "goal_id VARCHAR PRIMARY KEY, name VARCHAR, description VARCHAR",
     "indicators": "indicator_id VARCHAR PRIMARY KEY, name VARCHAR, definition VARCHAR, "
@@ -90,6 +91,7 @@ def _rows(city: City) -> dict[str, list[tuple]]:
                 c.sla.due_days,
                 c.sla.grace_days,
                 c.start_period,
+                c.end_period,
                 city.contact_for(c).name,
                 city.contact_for(c).email,
             )

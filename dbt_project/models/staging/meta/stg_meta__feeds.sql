@@ -10,6 +10,7 @@ select
     due_days,
     grace_days,
     start_period,
+    end_period,
     contact_name,
     contact_email
 from {{ source('meta', 'feeds') }}
