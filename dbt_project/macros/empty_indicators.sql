@@ -25,14 +25,7 @@ indicators as (
 ),
 
 owed_from as (
-    -- the first period of each indicator's range (int_indicator_values)
-    select
-        indicator_values.indicator_id,
-        min(periods.start_date) as first_start
-    from {{ ref('int_indicator_values') }} as indicator_values
-    inner join {{ ref('int_periods') }} as periods
-        on indicator_values.period_id = periods.period_id
-    group by all
+    {{ indicator_first_owed_start() }}
 ),
 
 published as (
@@ -97,4 +90,17 @@ where
     not before_first_owed
     and valued_cells = 0
     and suppressed_cells = 0
+{% endmacro %}
+
+
+{#- The first day each indicator owes: the start of the first period of its range in
+    int_indicator_values (the later of its first data and its feeds' start_period). -#}
+{% macro indicator_first_owed_start() %}
+    select
+        indicator_values.indicator_id,
+        min(periods.start_date) as first_start
+    from {{ ref('int_indicator_values') }} as indicator_values
+    inner join {{ ref('int_periods') }} as periods
+        on indicator_values.period_id = periods.period_id
+    group by all
 {% endmacro %}

@@ -14,13 +14,7 @@ with inputs as (
 ),
 
 owed_from as (
-    select
-        indicator_values.indicator_id,
-        min(periods.start_date) as first_start
-    from {{ ref('int_indicator_values') }} as indicator_values
-    inner join {{ ref('int_periods') }} as periods
-        on indicator_values.period_id = periods.period_id
-    group by all
+    {{ indicator_first_owed_start() }}
 )
 
 select
