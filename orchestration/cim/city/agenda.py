@@ -70,9 +70,10 @@ class Indicator(Strict):
     definition: str
     goal: str
     owner: Identifier
-    kind: Literal["rate", "share", "survey_share", "survey_mean"]
+    kind: Literal["count", "rate", "share", "survey_share", "survey_mean"]
     unit: str
-    multiplier: float = Field(gt=0)
+    # a count is published as counted: its multiplier may only be 1 (the default for counts)
+    multiplier: float | None = Field(None, gt=0)
     direction: Literal["up", "down"]
     reported_events: bool = False
     cadence: Cadence
@@ -90,9 +91,34 @@ class Indicator(Strict):
                 raise ValueError(f"kind {self.kind} takes `survey:` and no numerator/denominator")
             if self.kind == "survey_share" and len(self.survey.items) != 1:
                 raise ValueError("survey_share takes exactly one 0/1 item")
+        elif self.kind == "count":
+            if not self.numerator or self.survey is not None:
+                raise ValueError(
+                    f"{self.id}: kind count takes `numerator:` (a list of terms) and no `survey:`"
+                )
+            if self.denominator is not None:
+                raise ValueError(
+                    f"{self.id}: kind count takes no `denominator:`; remove it, or use "
+                    "kind: rate to divide the count by the denominator"
+                )
+            if self.multiplier not in (None, 1):
+                raise ValueError(
+                    f"{self.id}: kind count is published as counted: remove `multiplier: "
+                    f"{self.multiplier:g}` (or use kind: rate with a denominator)"
+                )
         elif not self.numerator or self.denominator is None or self.survey is not None:
             raise ValueError(f"kind {self.kind} takes numerator (a list) and denominator")
+        if self.multiplier is None and self.kind != "count":
+            raise ValueError(
+                f"{self.id}: kind {self.kind} needs `multiplier:` (e.g. 1000 for a rate per 1,000, "
+                "100 for a percentage)"
+            )
         return self
+
+    @property
+    def scale(self) -> float:
+        """The multiplier in force: a count's is 1."""
+        return 1.0 if self.multiplier is None else self.multiplier
 
     @property
     def terms(self) -> list[tuple[str, Term]]:

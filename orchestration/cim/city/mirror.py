@@ -49,9 +49,11 @@ def formula(indicator: Indicator) -> str:
         s = indicator.survey
         items = " + ".join(s.items)
         mean = f"({items}) / {len(s.items)}" if len(s.items) > 1 else items
-        return f"sum({s.weight} x {mean}) / sum({s.weight}) x {indicator.multiplier:g} in {s.feed}"
+        return f"sum({s.weight} x {mean}) / sum({s.weight}) x {indicator.scale:g} in {s.feed}"
     numerator = " + ".join(_describe(t) for t in indicator.numerator)
-    return f"[{numerator}] / [{_describe(indicator.denominator)}] x {indicator.multiplier:g}"
+    if indicator.denominator is None:  # a count: the total itself, nothing divides it
+        return numerator
+    return f"[{numerator}] / [{_describe(indicator.denominator)}] x {indicator.scale:g}"
 
 
 def _rows(city: City) -> dict[str, list[tuple]]:
@@ -107,7 +109,7 @@ def _rows(city: City) -> dict[str, list[tuple]]:
                 i.owner,
                 i.kind,
                 i.unit,
-                i.multiplier,
+                i.scale,
                 i.direction,
                 i.reported_events,
                 i.cadence,
