@@ -80,7 +80,9 @@ select
             then
                 'no delivery of this period was received: its records came with later '
                 || 'deliveries (e.g. incidents registered late)'
-        when indicator_kind not like 'survey%' and cells_with_denominator = 0
+        when
+            indicator_kind not like 'survey%' and indicator_kind != 'count'
+            and cells_with_denominator = 0
             then 'no denominator delivered for this period or before it, at any area'
         else 'every cell of the period is empty'
     end as cause,

@@ -1,5 +1,6 @@
--- No published cell breaks its indicator's rule: counts of at least min_cell, and at
--- least min_respondents respondents (or persons) behind survey figures and shares.
+-- No published cell breaks its indicator's rule: counts (and rates' numerators) of at
+-- least min_cell, and at least min_respondents respondents (or persons) behind survey
+-- figures and shares.
 select
     published.indicator_id,
     published.area_id,
@@ -13,7 +14,10 @@ where
     not published.suppressed
     and published.value is not null
     and (
-        (indicators.indicator_kind = 'rate' and published.numerator < indicators.min_cell)
+        (
+            indicators.indicator_kind in ('count', 'rate')
+            and published.numerator < indicators.min_cell
+        )
         or (indicators.indicator_kind like 'survey%' and published.n < indicators.min_respondents)
         or (
             indicators.indicator_kind = 'share'

@@ -27,12 +27,21 @@ numerators as (
 
 denominators as (
     -- period ids are unique across period types, so a yearly denominator (population on
-    -- 1 January) keeps its year and serves every later month through the as-of join
+    -- 1 January) keeps its year and serves every later month through the as-of join.
+    -- A denominator delivered with the numerator (a population column beside the counts,
+    -- the weights of a survey wave) is not carried: it serves its own period only
     select
         rolled_up.*,
-        periods.start_date as denominator_start
+        periods.start_date as denominator_start,
+        periods.end_date as denominator_end,
+        coalesce(
+            indicators.denominator_feed is not null
+            and not list_contains(indicators.numerator_feeds, indicators.denominator_feed),
+            false
+        ) as carries_forward
     from {{ ref('int_indicator_rollup') }} as rolled_up
     inner join periods on rolled_up.period_id = periods.period_id
+    inner join indicators on rolled_up.indicator_id = indicators.indicator_id
     where rolled_up.term = 'denominator'
 ),
 
@@ -70,7 +79,8 @@ grid as (
         periods.period_id,
         periods.period_type,
         periods.period_index,
-        periods.start_date
+        periods.start_date,
+        periods.end_date
     from indicators
     inner join numerator_range on indicators.indicator_id = numerator_range.indicator_id
     inner join periods
@@ -91,6 +101,28 @@ grid as (
                 numerators.indicator_id = indicators.indicator_id
                 and numerators.period_id = periods.period_id
         )
+),
+
+cell_denominators as (
+    -- a denominator of its own feed: the latest delivery as of the cell's period; one
+    -- delivered with the numerator: the delivery of the cell's period (or of a longer
+    -- period holding it), never an earlier one standing in for a period it lacks
+    select
+        grid.indicator_id,
+        grid.area_id,
+        grid.period_id,
+        denominators.amount,
+        denominators.sum_w2,
+        denominators.carried_amount,
+        denominators.areas_carried,
+        denominators.areas_missing
+    from grid
+    asof inner join denominators
+        on
+            grid.indicator_id = denominators.indicator_id
+            and grid.area_id = denominators.area_id
+            and grid.start_date >= denominators.denominator_start
+    where denominators.carries_forward or denominators.denominator_end >= grid.end_date
 ),
 
 joined as (
@@ -123,11 +155,11 @@ joined as (
             grid.indicator_id = numerators.indicator_id
             and grid.area_id = numerators.area_id
             and grid.period_id = numerators.period_id
-    asof left join denominators
+    left join cell_denominators as denominators
         on
             grid.indicator_id = denominators.indicator_id
             and grid.area_id = denominators.area_id
-            and grid.start_date >= denominators.denominator_start
+            and grid.period_id = denominators.period_id
 ),
 
 measured as (
@@ -151,8 +183,10 @@ select
     period_index,
     numerator,
     denominator,
-    ratio * multiplier as value,
+    -- a count is its numerator: the total, summed up the hierarchy like a rate's
+    case when indicator_kind = 'count' then numerator else ratio end * multiplier as value,
     case indicator_kind
+        when 'count' then {{ poisson_lower('numerator') }} * multiplier
         when 'rate' then {{ poisson_lower('numerator') }} / denominator * multiplier
         when 'share' then {{ wilson_lower('ratio', 'denominator') }} * multiplier
         when 'survey_share' then {{ wilson_lower('ratio', 'n_effective') }} * multiplier
@@ -161,6 +195,7 @@ select
             * multiplier
     end as lower_95,
     case indicator_kind
+        when 'count' then {{ poisson_upper('numerator') }} * multiplier
         when 'rate' then {{ poisson_upper('numerator') }} / denominator * multiplier
         when 'share' then {{ wilson_upper('ratio', 'denominator') }} * multiplier
         when 'survey_share' then {{ wilson_upper('ratio', 'n_effective') }} * multiplier
@@ -179,6 +214,8 @@ select
     -- without a denominator is still withheld, or it could be recovered from the parent
     case
         when numerator is null then null
+        -- a count has no denominator: a small count is withheld as a rate's numerator is
+        when indicator_kind = 'count' then numerator < min_cell
         when denominator is null or denominator = 0 then case when numerator > 0 then true end
         when indicator_kind like 'survey%' then records < min_respondents
         when indicator_kind = 'share' then numerator < min_cell or denominator < min_respondents

@@ -66,7 +66,9 @@ published as (
     select
         rolling.*,
         case when not rolling.suppressed then rolling.value end as published_value,
-        rolling.rolling_published and rolling.rolling_denominator > 0 as rolling_valued
+        rolling.rolling_published
+        and (rolling.indicator_kind = 'count' or rolling.rolling_denominator > 0)
+            as rolling_valued
     from rolling
 )
 
@@ -98,18 +100,25 @@ select
         as rolling_12m_numerator,
     case when published.rolling_published then published.rolling_denominator end
         as rolling_12m_denominator,
+    -- a count's window is its total over the last year, not divided by anything
     case
+        when published.rolling_valued and published.indicator_kind = 'count'
+            then published.window_numerator * published.multiplier
         when published.rolling_valued
             then published.window_numerator / published.rolling_denominator * published.multiplier
     end as rolling_12m_value,
-    -- exact Poisson bounds of the window's count, for rates (counts of events)
+    -- exact Poisson bounds of the window's count, for rates and counts (counts of events)
     case
+        when published.rolling_valued and published.indicator_kind = 'count'
+            then {{ poisson_lower('published.window_numerator') }} * published.multiplier
         when published.rolling_valued and published.indicator_kind = 'rate'
             then
                 {{ poisson_lower('published.window_numerator') }} / published.rolling_denominator
                 * published.multiplier
     end as rolling_12m_lower_95,
     case
+        when published.rolling_valued and published.indicator_kind = 'count'
+            then {{ poisson_upper('published.window_numerator') }} * published.multiplier
         when published.rolling_valued and published.indicator_kind = 'rate'
             then
                 {{ poisson_upper('published.window_numerator') }} / published.rolling_denominator
