@@ -195,6 +195,11 @@ def fmt(v: object, digits: int = 2) -> str:
     return f"{float(v):,.{digits}f}"
 
 
+def value_digits(indicator: pd.Series | dict) -> int:
+    """Decimals of an indicator's values: a count is a whole number of events."""
+    return 0 if indicator.get("indicator_kind") == "count" else 2
+
+
 def fmt_date(v: object) -> str:
     """A date (or timestamp) as YYYY-MM-DD."""
     if is_missing(v) or v is pd.NaT:

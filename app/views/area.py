@@ -29,12 +29,14 @@ def profile(area_id: str, city: str) -> pd.DataFrame:
         a_val = None if a is None else a["latest_value"]
         c_val = None if c is None else c["latest_value"]
         if not data.is_missing(a_val):
-            shown = data.fmt(a_val)
+            shown = data.fmt(a_val, data.value_digits(ind._asdict()))
         elif ind.indicator_id in suppressed:
             shown = t("suppressed")
         else:
             shown = t("area.not_published")
-        diff = None if data.is_missing(a_val) or data.is_missing(c_val) else a_val - c_val
+        # an area's count is part of the city's: no comparison, only rates compare
+        count = ind.indicator_kind == "count"
+        diff = None if count or data.is_missing(a_val) or data.is_missing(c_val) else a_val - c_val
         better = good_change(diff, ind.desired_direction)
         rows.append(
             {
@@ -43,7 +45,7 @@ def profile(area_id: str, city: str) -> pd.DataFrame:
                 t("col.unit"): ind.unit,
                 t("col.period"): "–" if a is None else a["latest_period_id"],
                 t("col.area_value"): shown,
-                t("col.city_value"): data.fmt(c_val),
+                t("col.city_value"): data.fmt(c_val, 0 if count else 2),
                 t("col.vs_city"): (
                     "–" if better is None else t("area.better") if better else t("area.worse")
                 ),

@@ -97,19 +97,20 @@ def trend_figure(s: pd.DataFrame, ind: pd.Series, prog: pd.Series | None) -> go.
     return fig
 
 
-def breakdown_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows exactly as shown (and downloaded): suppressed cells say so in words."""
+def breakdown_table(rows: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """The rows exactly as shown (and downloaded): suppressed cells say so in words.
+    ``digits``: decimals of the value (0 for a count)."""
     word = t("suppressed")
 
-    def cell(r: pd.Series, col: str) -> str:
-        return word if r["suppressed"] else data.fmt(r[col])
+    def cell(r: pd.Series, col: str, places: int = 2) -> str:
+        return word if r["suppressed"] else data.fmt(r[col], places)
 
     return pd.DataFrame(
         {
             t("col.area_id"): rows["area_id"],
             t("col.area"): rows["area_name"],
             t("col.period"): rows["period_id"],
-            t("col.value"): [cell(r, "value") for _, r in rows.iterrows()],
+            t("col.value"): [cell(r, "value", digits) for _, r in rows.iterrows()],
             t("col.lower"): [cell(r, "lower_95") for _, r in rows.iterrows()],
             t("col.upper"): [cell(r, "upper_95") for _, r in rows.iterrows()],
             t("col.n"): [cell(r, "n") for _, r in rows.iterrows()],
@@ -180,9 +181,10 @@ def render() -> None:
         st.info(t("indicator.reported_events"))
     if prog is not None:
         cols = st.columns(4)
-        cols[0].metric(t("col.latest"), data.fmt(prog["latest_value"]))
-        cols[1].metric(t("col.baseline"), data.fmt(prog["baseline_value"]))
-        cols[2].metric(t("col.target"), data.fmt(prog["target_value"]))
+        digits = data.value_digits(ind)
+        cols[0].metric(t("col.latest"), data.fmt(prog["latest_value"], digits))
+        cols[1].metric(t("col.baseline"), data.fmt(prog["baseline_value"], digits))
+        cols[2].metric(t("col.target"), data.fmt(prog["target_value"], digits))
         cols[3].metric(t("col.status"), status(prog["status"]))
     s = data.series(ind_id, area_id, ind["cadence"])
     if s.empty:
@@ -215,7 +217,7 @@ def render() -> None:
             key="breakdown_level",
         )
         rows = data.breakdown(ind_id, period, level)
-        shown = breakdown_table(rows)
+        shown = breakdown_table(rows, data.value_digits(ind))
         m1, m2 = st.columns([3, 2])
         geojson = data.boundaries()
         with m1:

@@ -52,12 +52,13 @@ def card(ind: pd.Series, prog: pd.Series | None, city: str) -> None:
     change = None if prog is None else prog["change_since_baseline"]
     good = good_change(change, ind["desired_direction"])
     delta = None
+    digits = data.value_digits(ind)
     if change is not None and not data.is_missing(change):
         sign = "+" if change > 0 else ""
-        delta = f"{sign}{data.fmt(change)} {t('overview.since_baseline')}"
+        delta = f"{sign}{data.fmt(change, digits)} {t('overview.since_baseline')}"
     st.metric(
         md(ind["indicator_name"]),
-        data.fmt(latest),
+        data.fmt(latest, digits),
         delta=delta,
         delta_color="gray" if good is None else ("blue" if good else "orange"),
         help=md(ind["definition"]),
@@ -72,7 +73,11 @@ def card(ind: pd.Series, prog: pd.Series | None, city: str) -> None:
     target_txt = (
         t("overview.no_target")
         if data.is_missing(target)
-        else t("overview.target", value=data.fmt(target), date=data.fmt_date(prog["target_date"]))
+        else t(
+            "overview.target",
+            value=data.fmt(target, digits),
+            date=data.fmt_date(prog["target_date"]),
+        )
     )
     st.caption(
         f"{md(ind['unit'])} · {t('overview.latest_period', period=prog['latest_period_id'])} · "

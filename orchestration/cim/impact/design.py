@@ -19,9 +19,10 @@ from cim.city import City
 from cim.impact.adjacency import load_neighbours
 from cim.impact.settings import MIN_PLACEBO_SETS, ImpactSettings
 
+# a count has no denominator: each area weighs the same (weight 1)
 _VALUES = """
     SELECT v.area_id, v.period_id, v.period_index, p.start_date, v.numerator, v.denominator,
-           v.value, v.n, coalesce(v.n_effective, v.denominator) AS weight
+           v.value, v.n, coalesce(v.n_effective, v.denominator, 1.0) AS weight
     FROM intermediate.int_indicator_values AS v
     JOIN intermediate.int_periods AS p USING (period_id)
     WHERE v.indicator_id = ? AND v.area_level = ? AND p.end_date <= ? AND v.value IS NOT NULL
@@ -71,7 +72,10 @@ class Design:
         v = self.values
         in_window = v["period_index"].between(*self.pre) | v["period_index"].between(*self.post)
         rows = v[in_window & v["area_id"].isin(self.treated + self.comparison)]
-        survey = self.indicator["indicator_kind"].startswith("survey")
+        # surveys and counts are values per area (a count: the area's total, weight 1);
+        # rates carry numerator and denominator, weighted by the denominator
+        kind = self.indicator["indicator_kind"]
+        survey = kind.startswith("survey") or kind == "count"
         return pd.DataFrame(
             {
                 "area": rows["area_id"],

@@ -46,7 +46,7 @@ def _clean(value):
 
 def _displacement(d: Design) -> dict:
     """WDD over equally long windows right before and after the start (counts only)."""
-    if d.indicator["indicator_kind"] != "rate" or not d.displacement:
+    if d.indicator["indicator_kind"] not in ("rate", "count") or not d.displacement:
         return {}
     length = min(d.pre[1] - d.pre[0], d.post[1] - d.post[0]) + 1
     v = d.values
@@ -88,6 +88,9 @@ def _trends(d: Design, period_ids: dict) -> list[dict]:
         for (index, start), g in v.groupby(["period_index", "start_date"]):
             if survey:
                 value = (g["value"] * g["weight"]).sum() / g["weight"].sum()
+            elif d.indicator["indicator_kind"] == "count":
+                # the group's mean count per area: groups of different sizes compare
+                value = g["numerator"].sum() / len(g) * d.indicator["multiplier"]
             else:
                 value = g["numerator"].sum() / g["denominator"].sum() * d.indicator["multiplier"]
             hidden = bool(g["n"].sum() < floor)
