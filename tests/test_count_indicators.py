@@ -170,8 +170,35 @@ def _impact_of_the_count(con: duckdb.DuckDBPyConnection, city, as_of: str):
     pytest.fail("no action aimed at violent crime could be designed on the count")
 
 
+def _dashboard_shows_whole_numbers(paths, monkeypatch, latest: float, period_rows: list) -> None:
+    """Overview card and indicator page of the count: the 12-month total as a whole
+    number, the breakdown table's values too."""
+    from cim.publish.snapshot import publish
+    from streamlit.testing.v1 import AppTest
+
+    from app.data import fmt
+    from tests.test_app import go
+
+    publish(paths, "count-test", {"expectations": 0})
+    monkeypatch.setenv("CIM_HOME", str(paths.home))
+    app = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+    at = go(AppTest.from_file(app, default_timeout=60), "overview")
+    cards = {m.label: m.value for m in at.metric}
+    assert cards[COUNT["name"]] == fmt(latest, 0) == f"{int(latest):,}"
+    at = go(
+        AppTest.from_file(app, default_timeout=60), "indicator", indicator=COUNT["id"], area="04017"
+    )
+    assert at.metric[0].value == fmt(latest, 0)
+    period, level = period_rows[0][1], "neighbourhood"
+    at.selectbox(key="breakdown_period").set_value(period).run()
+    at.radio(key="breakdown_level").set_value(level).run()
+    shown = at.dataframe[0].value
+    expected = {r[0]: "suppressed" if r[6] else fmt(r[3], 0) for r in period_rows}
+    assert dict(zip(shown["area code"], shown["value"], strict=True)) == expected
+
+
 @pytest.mark.slow
-def test_a_count_publishes_the_files_totals_at_every_level(demo_build, tmp_path):
+def test_a_count_publishes_the_files_totals_at_every_level(demo_build, tmp_path, monkeypatch):
     city_dir, project = tmp_path / "city", tmp_path / "dbt_project"
     shutil.copytree(DEMO_CITY, city_dir)
     shutil.copytree(DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
@@ -281,6 +308,10 @@ def test_a_count_publishes_the_files_totals_at_every_level(demo_build, tmp_path)
     # progress against the target reads the count's 12-month total
     latest, status, rolling = progress
     assert latest == rolling and status in {"on track", "off track"}
+    last = max(r[1] for r in published)
+    lowest = {r[0] for r in before if r[2] == "neighbourhood"}
+    neighbourhoods = sorted(r for r in published if r[1] == last and r[0] in lowest)
+    _dashboard_shows_whole_numbers(paths, monkeypatch, latest, neighbourhoods)
     assert formula == (
         "count of rows in police_incidents where offence_category in geweld_openbare_ruimte",
         "count",
