@@ -202,3 +202,12 @@ def test_broken_files_are_named_never_a_traceback(
     assert code == cli.EXIT_SETUP
     assert str(city / file) in err and expected in err
     assert "Traceback" not in err
+
+
+def test_unit_tests_in_a_yaml_file_are_never_run_and_say_so(city, monkeypatch, capsys):
+    (city / "dbt").mkdir()
+    (city / "dbt" / "unit_tests.yaml").write_text("version: 2\nunit_tests: []\n")
+    code, _, err = check_config(city, monkeypatch, capsys)
+    assert code == cli.EXIT_SETUP
+    assert "unit_tests.yaml" in err and "rename it to .yml" in err
+    assert "warning:" not in err  # one report of one mistake

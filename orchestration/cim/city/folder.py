@@ -231,7 +231,8 @@ def read_files(city: City) -> set[Path]:
     read = {folder / "city.yaml", folder / city.settings.areas_file, folder / "partners.yaml"}
     read |= set((folder / "feeds").glob("*.yaml"))
     read |= {folder / "agenda" / f"{key}.yaml" for key in AGENDA_FILES}
-    read |= set((folder / "dbt").glob("*.yml")) | set((folder / "expectations").glob("*.y*ml"))
+    # a .yaml of dbt/ and a .yml of expectations/ are errors of their own check already
+    read |= set((folder / "dbt").glob("*.y*ml")) | set((folder / "expectations").glob("*.y*ml"))
     if city.settings.boundaries_file:
         read.add(folder / city.settings.boundaries_file)
     if folder == DEFAULT_CITY.resolve():
