@@ -80,17 +80,44 @@ def _init(_: argparse.Namespace) -> int:
 
 
 def _check_config(_: argparse.Namespace) -> int:
+    """Everything the city folder holds, each mistake named with file, key and fix;
+    warnings (a file nothing reads, areas without a boundary) do not fail the check."""
+    from cim.city.folder import check_folder
     from cim.quality.suites import check_suite_files
 
     city = load_city(settings.city_dir())
-    errors = check_suite_files(city)
+    report = check_folder(city)
+    errors = report.errors + check_suite_files(city)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for error in errors:
         print(f"configuration error: {error}", file=sys.stderr)
     if errors:
         return EXIT_SETUP
     print(
         f"{city.settings.name}: {len(city.areas)} areas, {len(city.partners)} partners, "
-        f"{len(city.contracts)} feeds ({', '.join(c.feed for c in city.contracts)}): OK"
+        f"{len(city.contracts)} feeds ({', '.join(c.feed for c in city.contracts)}), "
+        f"{len(city.agenda.indicators)} indicators: OK"
+    )
+    return 0
+
+
+def _new_city(args: argparse.Namespace) -> int:
+    """Write the template city into a new or empty folder."""
+    from cim.city.newcity import NewCityError, write_city
+
+    try:
+        written = write_city(Path(args.folder), args.name)
+    except NewCityError as exc:
+        raise SetupError(str(exc)) from exc
+    folder = Path(args.folder)
+    print(f"new city in {folder}: {len(written)} files")
+    for path in written:
+        print(f"  {path.relative_to(folder)}")
+    print(
+        f"next: replace the example areas, partner, feed and indicator with yours, then\n"
+        f"  CIM_CITY={folder} cim check-config\n"
+        "README.md (Onboarding a new city) and docs/configuration.md say what each file holds"
     )
     return 0
 
@@ -394,6 +421,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check-config", help="validate the city folder").set_defaults(
         run=_check_config
     )
+    new_city = commands.add_parser(
+        "new-city", help="write a commented minimal city folder to start from"
+    )
+    new_city.add_argument("folder", help="a new or empty folder, e.g. cities/<your-city>")
+    new_city.add_argument("--name", default=None, help="the city's name (default: from folder)")
+    new_city.set_defaults(run=_new_city)
     pipeline = commands.add_parser("pipeline", help="run the whole pipeline once")
     pipeline.add_argument("--job", default="pipeline", help="Dagster job to run")
     pipeline.add_argument("--log-level", default="WARNING", help="console log level")

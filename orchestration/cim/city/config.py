@@ -108,6 +108,8 @@ def _read_yaml(file: Path) -> dict:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(file, [f"not valid YAML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, [f"not UTF-8 text ({exc.reason}): save it as UTF-8"]) from exc
     if not isinstance(data, dict):
         raise ConfigError(file, ["expected a mapping of keys to values at the top level"])
     return data
@@ -123,11 +125,15 @@ def _parse(model: type[ModelT], file: Path, data: object) -> ModelT:
 def _load_areas(file: Path, levels: list[str]) -> list[Area]:
     if not file.is_file():
         raise ConfigError(file, ["areas file is missing"])
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, [f"not UTF-8 text ({exc.reason}): save it as UTF-8"]) from exc
     areas, problems = [], []
     for number, row in enumerate(rows, start=2):
-        clean = {k: (v.strip() or None) for k, v in row.items() if k}
+        # a short line leaves its last columns None; a long one puts the rest under None
+        clean = {k: ((v or "").strip() or None) for k, v in row.items() if k}
         try:
             areas.append(Area.model_validate(clean))
         except ValidationError as exc:
