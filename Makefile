@@ -19,7 +19,7 @@ UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
 
 
-.PHONY: help setup run serve pipeline demo dev test lint prepare format ledger check-config docs health snapshots rollback withdraw impact bench clean
+.PHONY: help setup run serve pipeline demo dev test lint prepare format ledger check-config docs health snapshots rollback withdraw reprocess impact bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ rollback: setup  ## serve the snapshot before the current one (TO=<id> for anoth
 
 withdraw: setup  ## take back a loaded delivery, restoring the one before (FILE=name|sha256|load_id)
 	@$(BIN)/cim withdraw "$(FILE)" $(if $(REASON),--reason "$(REASON)")
+
+reprocess: setup  ## load the deliveries in force again from the archive, then the pipeline (FEED=, PERIOD=)
+	@$(BIN)/cim reprocess $(if $(FEED),--feed "$(FEED)") $(if $(PERIOD),--period "$(PERIOD)")
 
 impact: setup  ## impact estimate on a CSV panel (PANEL=file.csv) or an action (ACTION=.. INDICATOR=..)
 	@$(BIN)/cim impact $(PANEL) $(if $(ACTION),--action $(ACTION)) $(if $(INDICATOR),--indicator $(INDICATOR)) $(IMPACT_ARGS)

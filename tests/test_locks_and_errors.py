@@ -161,11 +161,16 @@ def test_second_writer_waits_then_refuses_naming_the_holder(home):
 
 
 def test_writing_commands_refuse_while_a_run_holds_the_lock(home):
-    """`cim docs` (dbt opens the warehouse for writing) and `cim withdraw` never break a run."""
+    """`cim docs` (dbt opens the warehouse for writing), `cim withdraw` and `cim reprocess`
+    never break a run."""
     small_warehouse(home)
     env = _env(home.home)
     with HeldLock(home.home, 60) as held:
-        for command in (("docs", "--wait", "1"), ("withdraw", "x.csv", "--wait", "1")):
+        for command in (
+            ("docs", "--wait", "1"),
+            ("withdraw", "x.csv", "--wait", "1"),
+            ("reprocess", "--wait", "1"),
+        ):
             done = cim(*command, env=env)
             assert done.returncode == 3, done.stderr
             assert f"pid {held.process.pid}" in done.stderr and "Traceback" not in done.stderr

@@ -166,27 +166,41 @@ def _pipeline(args: argparse.Namespace) -> int:
         remedy="Wait for it to finish (make dev shows it in the Dagster UI) and run again, "
         "or pass --wait SECONDS (CIM_LOCK_WAIT) to wait longer.",
     ):
-        # what a killed publication left may be what fills the disk: remove it first
-        for path in remove_leftovers(paths):
-            print(f"removed {path} (left by a failed publication)")
-        _check_free_space(paths)
-        _dagster_home(paths)
-        import dagster as dg
-
-        from cim.definitions import defs
-
-        job = defs().resolve_job_def(args.job)
-        with dg.DagsterInstance.get() as instance:
-            for line in runlock.fail_abandoned_runs(instance, by="cim pipeline"):
-                print(line)
-            result = job.execute_in_process(
-                instance=instance,
-                run_id=run_id,
-                raise_on_error=False,
-                # Warnings (rejected files, schema drift) on the terminal; the rest in the UI.
-                run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
-            )
+        _before_run(paths)
+        result = _execute_job(args.job, run_id, args.log_level)
         _print_ledger(since_run=result.run_id)
+    return _run_verdict(paths, result)
+
+
+def _before_run(paths: settings.Paths) -> None:
+    """What a run does first, under the writer lock: room on the disk, a Dagster home."""
+    # what a killed publication left may be what fills the disk: remove it first
+    for path in remove_leftovers(paths):
+        print(f"removed {path} (left by a failed publication)")
+    _check_free_space(paths)
+    _dagster_home(paths)
+
+
+def _execute_job(job_name: str, run_id: str, log_level: str):
+    """One Dagster job in this process (the caller holds the writer lock)."""
+    import dagster as dg
+
+    from cim.definitions import defs
+
+    job = defs().resolve_job_def(job_name)
+    with dg.DagsterInstance.get() as instance:
+        for line in runlock.fail_abandoned_runs(instance, by="cim pipeline"):
+            print(line)
+        return job.execute_in_process(
+            instance=instance,
+            run_id=run_id,
+            raise_on_error=False,
+            # Warnings (rejected files, schema drift) on the terminal; the rest in the UI.
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
+
+
+def _run_verdict(paths: settings.Paths, result) -> int:
     if not result.success:
         reasons = _failure_reasons(result)
         record_blocked(paths, result.run_id, reasons)
@@ -199,6 +213,68 @@ def _pipeline(args: argparse.Namespace) -> int:
     served = manifest["snapshot_id"] if manifest else "none"
     print(f"run {result.run_id}: success; served snapshot {served}")
     return 0
+
+
+def _reprocess(args: argparse.Namespace) -> int:
+    """Replay the deliveries in force from the archive, then run the pipeline on them."""
+    import duckdb
+
+    from cim.ingest.reprocess import ReprocessError, reprocess
+
+    paths = settings.paths()
+    city = load_city(settings.city_dir())
+    # one id for the replay's ledger lines and the Dagster run that rebuilds on them,
+    # so the ledger printed at the end shows both
+    run_id = str(uuid.uuid4())
+    with runlock.writer(
+        paths,
+        run_id=run_id,
+        wait=args.wait,
+        command="cim reprocess",
+        on_wait=lambda message: print(message, flush=True),
+        remedy="Wait for it to finish and run again, or pass --wait SECONDS.",
+    ):
+        if not paths.warehouse.exists():
+            raise SetupError(
+                "no warehouse yet: nothing was loaded to reprocess (run `make pipeline`)"
+            )
+        _before_run(paths)
+        con = duckdb.connect(str(paths.warehouse))
+        try:
+            replays = reprocess(
+                con, city, paths, args.feed, args.period, run_id=run_id, report=print
+            )
+        except ReprocessError as exc:
+            print(f"not reprocessed: {exc}", file=sys.stderr)
+            return EXIT_SETUP
+        finally:
+            con.close()
+        for replay in replays:
+            old, new = replay.replaced, replay.outcome
+            where = f"{old.name} ({old.feed} {old.period or ''})"
+            if replay.applied:
+                print(
+                    f"replayed: {where}: accepted {old.rows_accepted} -> {new.rows_accepted}, "
+                    f"rejected {old.rows_rejected} -> {new.rows_rejected}"
+                )
+            else:
+                print(f"NOT replayed: {where}: {new.reason}")
+        failed = [r for r in replays if not r.applied]
+        print(
+            f"{len(replays) - len(failed)} of {len(replays)} deliveries replayed"
+            + (f", {len(failed)} kept as they were (see above)" if failed else "")
+            + "; rebuilding the mart"
+        )
+        result = _execute_job("pipeline", run_id, args.log_level)
+        _print_ledger(since_run=run_id)
+    verdict = _run_verdict(paths, result)
+    if failed and verdict == 0:
+        print(
+            f"{len(failed)} replay(s) failed: fix what their reason says and run "
+            "`cim reprocess` again for them"
+        )
+        return EXIT_FAILED
+    return verdict
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -366,6 +442,31 @@ def _ledger_table(con, since_run: str | None) -> None:
     ).fetchall()
     for name, status, reason in problems:
         print(f"  {status}: {name}: {reason}")
+    _replay_lines(con, since_run)
+
+
+def _replay_lines(con, since_run: str | None) -> None:
+    """Each replay (`cim reprocess`) with the counts of the load it replaced and its own."""
+    has_column = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'meta' "
+        "AND table_name = 'file_ledger' AND column_name = 'replay_of'"
+    ).fetchone()[0]
+    if not has_column:  # a snapshot published before replays existed
+        return
+    replays = con.execute(
+        "SELECT new.original_name, new.feed, new.period, old.rows_accepted, "
+        "new.rows_accepted, old.rows_rejected, new.rows_rejected, new.status, new.reason "
+        "FROM meta.file_ledger AS new JOIN meta.file_ledger AS old "
+        "ON old.load_id = new.replay_of "
+        f"{'WHERE new.run_id = ?' if since_run else ''} ORDER BY new.loaded_at",
+        [since_run] if since_run else [],
+    ).fetchall()
+    for name, feed, period, old_acc, new_acc, old_rej, new_rej, status, reason in replays:
+        counts = f"accepted {old_acc} -> {new_acc}, rejected {old_rej} -> {new_rej}"
+        if status == "replay_failed":
+            print(f"  replay_failed: {name} ({feed} {period or ''}): {reason}")
+        else:
+            print(f"  replayed: {name} ({feed} {period or ''}): {counts} ({status})")
 
 
 def _health(args: argparse.Namespace) -> int:
@@ -466,6 +567,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     _wait_option(withdrawn, None, "while a run holds CIM_HOME, wait this long, then refuse")
     withdrawn.set_defaults(run=_withdraw)
+    replayed = commands.add_parser(
+        "reprocess",
+        help="load the deliveries in force again from the archive (after a fix to the "
+        "city folder), then run the pipeline",
+    )
+    replayed.add_argument("--feed", default=None, help="only this feed (default: every feed)")
+    replayed.add_argument(
+        "--period", default=None, help="only this period, e.g. 2024-03 (default: every period)"
+    )
+    replayed.add_argument("--log-level", default="WARNING", help="console log level")
+    _wait_option(replayed, None, "while a run holds CIM_HOME, wait this long, then refuse")
+    replayed.set_defaults(run=_reprocess)
     published = commands.add_parser("publish", help="list snapshots or roll back to one")
     published.add_argument("action", choices=["list", "rollback"])
     published.add_argument("--to", default=None, help="snapshot id (default: the one before)")

@@ -84,6 +84,8 @@ class FeedRunner:
         for area in city.areas:
             self.area_codes.setdefault(area.level, []).append(area.area_code)
         self.key = pseudonym_key(paths)
+        # the load a replay (`cim reprocess`) stands in for, while one is applied
+        self._replaces: str | None = None
 
     # -- public -----------------------------------------------------------------
     def ingest(self, deliveries: list[Delivery]) -> list[FileOutcome]:
@@ -140,6 +142,92 @@ class FeedRunner:
         if outcome.load_id:
             self._add_warning(outcome, note)
         return outcome
+
+    def replay(
+        self, delivery: Delivery, contract: FeedContract, sha: str, replaces: str
+    ) -> FileOutcome:
+        """Load the delivery in force ``replaces`` again from its archived copy, after a
+        fix to the areas, the contract or the agenda.
+
+        The same steps as a new delivery (one transaction, the period's rows replaced),
+        without the duplicate test that would refuse the same bytes. The ledger gets a new
+        line (``replay_of`` names the load it replaces, which becomes ``replayed``). A
+        replay that loads no row, or no longer fits the period, changes no data: its line
+        says ``replay_failed`` and why, and the delivery in force keeps its rows.
+        """
+        self._replaces = replaces
+        try:
+            periods = contract.periods_in(delivery.name)
+            if periods != [delivery.period]:
+                outcome = FileOutcome(
+                    delivery.name,
+                    contract.feed,
+                    store.REJECTED,
+                    sha,
+                    delivery.period,
+                    reason=(
+                        f"the contract now reads the period(s) {', '.join(periods) or 'none'} "
+                        f"from the file name, but this delivery is in force for "
+                        f"{delivery.period}; check period.from_filename in "
+                        f"feeds/{contract.feed}.yaml"
+                    ),
+                )
+                self._write_ledger(outcome, delivery, contract, delivery.path, uuid.uuid4().hex)
+                return outcome
+            if not delivery.path.is_file():
+                outcome = FileOutcome(
+                    delivery.name,
+                    contract.feed,
+                    store.REJECTED,
+                    sha,
+                    delivery.period,
+                    reason="its archived copy is missing from CIM_HOME/archive; restore the "
+                    "archive from a backup or ask the partner to resend the file",
+                )
+                self._write_ledger(outcome, delivery, contract, delivery.path, uuid.uuid4().hex)
+                return outcome
+            try:
+                return self._load(delivery, contract, sha, delivery.path, periods)
+            except Exception as exc:
+                # as in ingest_one: what breaks stays with this file, the others replay
+                log.debug("replaying %s failed", delivery.name, exc_info=True)
+                self._rollback_quietly()
+                outcome = FileOutcome(
+                    delivery.name,
+                    contract.feed,
+                    store.REJECTED,
+                    sha,
+                    delivery.period,
+                    reason=f"the file could not be processed ({type(exc).__name__})",
+                )
+                self._write_ledger(outcome, delivery, contract, delivery.path, uuid.uuid4().hex)
+                return outcome
+        finally:
+            self._replaces = None
+
+    def _mark_replay(self, outcome: FileOutcome, load_id: str) -> None:
+        """The ledger's side of a replay, in the replay's own transaction."""
+        replaces = self._replaces
+        if outcome.status == store.LOADED:
+            # _replace_period marked the replaced load superseded: it is not a partner's
+            # correction (health would count two versions), so say what happened
+            self.con.execute(
+                "UPDATE meta.file_ledger SET status = ?, reason = ? WHERE load_id = ?",
+                [store.REPLAYED, f"replaced by its replay, load_id {load_id}", replaces],
+            )
+            # the deliveries the replaced load had superseded now sit under the replay,
+            # so withdrawing the replay restores the one before, as it would have
+            self.con.execute(
+                "UPDATE meta.file_ledger SET superseded_by = ? "
+                "WHERE superseded_by = ? AND status = 'superseded'",
+                [load_id, replaces],
+            )
+        elif outcome.status == store.REJECTED:
+            outcome.status = store.REPLAY_FAILED
+            outcome.reason = (
+                f"{outcome.reason}; not replayed: the delivery in force (load_id {replaces}) "
+                "keeps its rows"
+            )
 
     def _add_warning(self, outcome: FileOutcome, note: str) -> None:
         """A warning learnt after the ledger line was written: add it to both."""
@@ -396,6 +484,8 @@ class FeedRunner:
         archived: Path,
         load_id: str,
     ) -> None:
+        if self._replaces is not None:
+            self._mark_replay(outcome, load_id)
         # what the ledger says is also what the run log and the asset metadata repeat
         outcome.reason = scrub(outcome.reason, self.paths)
         outcome.warnings = [scrub(w, self.paths) or "" for w in outcome.warnings]
@@ -403,8 +493,8 @@ class FeedRunner:
             "INSERT INTO meta.file_ledger (load_id, sha256, partner, feed, original_name, "
             "size_bytes, "
             "received_at, loaded_at, run_id, period, rows_read, rows_accepted, rows_rejected, "
-            "status, reason, warnings, archive_path) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "status, reason, warnings, archive_path, replay_of) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 load_id,
                 outcome.sha256,
@@ -423,6 +513,7 @@ class FeedRunner:
                 outcome.reason,
                 outcome.warnings,
                 str(archived),
+                self._replaces,
             ],
         )
 

@@ -46,8 +46,11 @@ CREATE TABLE IF NOT EXISTS meta.file_ledger (
     reason VARCHAR,
     warnings VARCHAR[],
     archive_path VARCHAR,
-    superseded_by VARCHAR
+    superseded_by VARCHAR,
+    replay_of VARCHAR
 );
+-- a warehouse made before `cim reprocess` existed lacks the column
+ALTER TABLE meta.file_ledger ADD COLUMN IF NOT EXISTS replay_of VARCHAR;
 CREATE TABLE IF NOT EXISTS meta.rejected_rows (
     load_id VARCHAR NOT NULL,
     feed VARCHAR NOT NULL,
@@ -67,6 +70,11 @@ LOADED, DUPLICATE, SUPERSEDED, REJECTED, REFUSED = (
     "rejected",
     "refused",
 )
+# Statuses of `cim reprocess`, kept apart from the partner's own: a replay is the
+# backbone's doing, so it must count neither as a correction nor as a rejected delivery.
+# ``replayed``: a delivery in force that a replay of the same file replaced;
+# ``replay_failed``: a replay that could not be applied (the delivery in force stays).
+REPLAYED, REPLAY_FAILED = "replayed", "replay_failed"
 
 
 def quote_ident(name: str) -> str:
