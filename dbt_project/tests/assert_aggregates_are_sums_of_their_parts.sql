@@ -1,6 +1,7 @@
--- Every aggregate is built from sums: a parent's numerator and denominator equal the
--- sums of its children's, except at the top level, which also holds records that could
--- not be placed in any area (so it may only be larger).
+-- Every aggregate is built from sums: a parent's numerator equals the sum of its
+-- children's plus the records placed at the parent itself (no area code, or a pseudo-area
+-- a placement rule puts there), its denominator the sum of its children's. The top level
+-- may also hold records of areas that no longer exist (so it may only be larger).
 with cells as (
     select
         values_before.indicator_id,
@@ -9,6 +10,7 @@ with cells as (
         values_before.parent_area_id,
         values_before.area_depth,
         values_before.numerator,
+        coalesce(values_before.numerator_not_placed_below, 0) as placed_here,
         values_before.denominator
     from {{ ref('int_indicator_values') }} as values_before
     where values_before.numerator is not null
@@ -30,6 +32,7 @@ select
     parents.period_id,
     parents.area_id,
     parents.numerator,
+    parents.placed_here,
     sums.children_numerator,
     parents.denominator,
     sums.children_denominator
@@ -40,6 +43,12 @@ inner join sums
         and parents.period_id = sums.period_id
         and parents.area_id = sums.parent_area_id
 where
-    (parents.area_depth > 0 and abs(parents.numerator - sums.children_numerator) > 1e-6)
-    or (parents.area_depth = 0 and parents.numerator < sums.children_numerator - 1e-6)
+    (
+        parents.area_depth > 0
+        and abs(parents.numerator - parents.placed_here - sums.children_numerator) > 1e-6
+    )
+    or (
+        parents.area_depth = 0
+        and parents.numerator - parents.placed_here < sums.children_numerator - 1e-6
+    )
     or abs(coalesce(parents.denominator, 0) - coalesce(sums.children_denominator, 0)) > 1e-6

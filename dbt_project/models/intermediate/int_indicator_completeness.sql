@@ -20,7 +20,7 @@ loaded as (
     select distinct
         feed_id,
         delivery_period
-    from {{ ref('stg_meta__file_ledger') }}
+    from {{ ref('stg_meta__delivered_periods') }}
     where file_status = 'loaded'
 ),
 

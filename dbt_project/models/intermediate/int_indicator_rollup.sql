@@ -1,6 +1,9 @@
 -- Numerators and denominators summed up the area hierarchy: a district's numerator is
 -- the sum of its neighbourhoods' numerators, never an average of their rates. Records
--- that could not be placed (no area code) count for the top level only.
+-- that could not be placed (no area code) count for the top level only; records placed
+-- at a coarser level by a contract's placement rules (a pseudo-area such as "district
+-- 01, not assignable") count for that area and above. placed_here_amount is the part
+-- of an area's amount placed at the area itself, in none of its children.
 --
 -- Denominators are completed before they are summed, so that every level of a period
 -- is built from the same values: each delivery of a denominator lists, for every area
@@ -150,6 +153,8 @@ select
     sum(completed_terms.records) as records,
     sum(completed_terms.sum_w2) as sum_w2,
     sum(completed_terms.sum_wy2) as sum_wy2,
+    coalesce(sum(completed_terms.amount) filter (where ancestors.steps_up = 0), 0)
+        as placed_here_amount,
     sum(completed_terms.carried_amount) as carried_amount,
     cast(sum(completed_terms.areas_carried) as integer) as areas_carried,
     cast(sum(completed_terms.areas_missing) as integer) as areas_missing

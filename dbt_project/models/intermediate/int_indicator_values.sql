@@ -140,6 +140,11 @@ joined as (
         ) as has_data,
         case when has_data then coalesce(numerators.amount, 0) end as numerator,
         case when has_data then coalesce(numerators.records, 0) end as records,
+        -- above the lowest level: the part of the numerator placed in no child area
+        case
+            when has_data and grid.area_depth < indicators.lowest_depth
+                then coalesce(numerators.placed_here_amount, 0)
+        end as numerator_not_placed_below,
         numerators.sum_w2,
         numerators.sum_wy2,
         denominators.amount as denominator,
@@ -148,6 +153,7 @@ joined as (
         coalesce(denominators.areas_carried, 0) as areas_carried_forward,
         coalesce(denominators.areas_missing, 0) as areas_missing
     from grid
+    inner join indicators on grid.indicator_id = indicators.indicator_id
     left join {{ ref('int_indicator_completeness') }} as completeness
         on grid.indicator_id = completeness.indicator_id and grid.period_id = completeness.period_id
     left join numerators
@@ -182,6 +188,7 @@ select
     period_type,
     period_index,
     numerator,
+    numerator_not_placed_below,
     denominator,
     -- a count is its numerator: the total, summed up the hierarchy like a rate's
     case when indicator_kind = 'count' then numerator else ratio end * multiplier as value,

@@ -21,7 +21,7 @@ deliveries as (
         bool_or(file_status = 'loaded') as loaded,
         sum(rows_rejected) filter (where file_status = 'loaded') as rows_rejected,
         max(received_at) filter (where file_status = 'rejected') as last_rejected_at
-    from {{ ref('stg_meta__file_ledger') }}
+    from {{ ref('stg_meta__delivered_periods') }}
     where feed_id is not null
     group by all
 ),

@@ -25,6 +25,18 @@ with base as (
         on indicator_values.period_id = periods.period_id
 ),
 
+hidden_children as (
+    -- a parent's part not placed in any child would give a suppressed child away
+    select
+        indicator_id,
+        period_id,
+        parent_area_id as area_id,
+        bool_or(suppressed) as any_child_suppressed
+    from base
+    where parent_area_id is not null
+    group by all
+),
+
 windowed as (
     -- the last year of periods: 12 months or 4 quarters
     select
@@ -80,6 +92,13 @@ select
     published.period_type,
     case when not published.suppressed and published.has_cell then published.numerator end
         as numerator,
+    case
+        when
+            not published.suppressed
+            and published.has_cell
+            and not coalesce(hidden_children.any_child_suppressed, false)
+            then published.numerator_not_placed_below
+    end as numerator_not_placed_below,
     published.denominator,
     published.published_value as value,
     case when not published.suppressed then published.lower_95 end as lower_95,
@@ -127,6 +146,11 @@ select
     last_year.published_value as value_same_period_last_year,
     published.published_value - last_year.published_value as change_vs_last_year
 from published
+left join hidden_children
+    on
+        published.indicator_id = hidden_children.indicator_id
+        and published.period_id = hidden_children.period_id
+        and published.area_id = hidden_children.area_id
 left join published as last_year
     on
         published.indicator_id = last_year.indicator_id

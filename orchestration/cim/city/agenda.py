@@ -189,6 +189,8 @@ def check_agenda(
         if ind.lowest_level not in levels:
             problems.append(f"{where}.lowest_level: {ind.lowest_level!r} not in {levels}")
         for role, term in ind.terms:
+            if role == "numerator" and term.date is None:
+                problems += _check_periods(f"{where}.{role}", ind, term.feed, contracts)
             problems += _check_columns(
                 f"{where}.{role}",
                 term.feed,
@@ -207,6 +209,7 @@ def check_agenda(
                 "weight": (ind.survey.weight, NUMERIC_TYPES),
             }
             checks |= {f"items[{n}]": (c, NUMERIC_TYPES) for n, c in enumerate(ind.survey.items)}
+            problems += _check_periods(f"{where}.survey", ind, ind.survey.feed, contracts)
             problems += _check_columns(
                 f"{where}.survey", ind.survey.feed, contracts, checks, ind.survey.where
             )
@@ -245,6 +248,32 @@ def check_agenda(
         if target.area is not None and target.area not in area_codes:
             problems.append(f"{where}.area: {target.area!r} is not an area code")
     return problems
+
+
+def _check_periods(
+    where: str, ind: Indicator, feed: str, contracts: dict[str, FeedContract]
+) -> list[str]:
+    """Without a ``date:``, a numerator's rows fall in their delivery's period, which
+    must then be a period of the indicator's cadence: otherwise every value is empty."""
+    contract = contracts.get(feed)
+    if contract is None or contract.period.grain == ind.cadence:
+        return []
+    fix_date = "give `date: <a date column>` here to place each row in its period, or "
+    if contract.period.grain == "snapshot":
+        return [
+            f"{where}: feed {feed!r} has grain snapshot (one state, no period), so its rows "
+            f"fall in no {ind.cadence} of indicator {ind.id} and every value would be empty; "
+            + ("" if where.endswith(".survey") else fix_date)
+            + f"in feeds/{feed}.yaml set period.grain: {ind.cadence} and period.column: "
+            "<the column that says each row's period> (e.g. a year column)"
+        ]
+    return [
+        f"{where}: feed {feed!r} is delivered per {contract.period.grain}, but indicator "
+        f"{ind.id} has cadence {ind.cadence}: its periods would never match and every value "
+        "would be empty; "
+        + ("" if where.endswith(".survey") else fix_date)
+        + f"make the cadence {contract.period.grain}"
+    ]
 
 
 def _check_columns(

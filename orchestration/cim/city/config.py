@@ -16,11 +16,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, TypeVar
 
+import duckdb
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from cim.city.agenda import Agenda, check_agenda
-from cim.city.contracts import AREA_TYPES, Contact, FeedContract, Identifier
+from cim.city.contracts import AREA_TYPES, Column, Contact, FeedContract, Identifier
 from cim.city.errors import ConfigError, from_validation_error
 from cim.impact.settings import ImpactSettings  # one model for city.yaml and the estimator
 from cim.strict import Strict
@@ -155,7 +156,9 @@ def _load_areas(file: Path, levels: list[str]) -> list[Area]:
     return areas
 
 
-def _load_contract(file: Path, city_levels: list[str], partner_ids: set[str]) -> FeedContract:
+def _load_contract(
+    file: Path, city_levels: list[str], partner_ids: set[str], areas: list[Area]
+) -> FeedContract:
     contract = _parse(FeedContract, file, _read_yaml(file))
     problems = []
     if contract.feed != file.stem:
@@ -169,9 +172,42 @@ def _load_contract(file: Path, city_levels: list[str], partner_ids: set[str]) ->
             problems.append(
                 f"columns.{column.name}.area_level: {column.area_level!r} not in {city_levels}"
             )
+        elif column.placement:
+            problems += _check_placement(column, city_levels, areas)
     if problems:
         raise ConfigError(file, problems)
     return contract
+
+
+def _check_placement(column: Column, city_levels: list[str], areas: list[Area]) -> list[str]:
+    """A placement rule names a level above the column's areas, and areas that exist."""
+    problems = []
+    finer = city_levels.index(column.area_level or "")
+    for n, rule in enumerate(column.placement):
+        where = f"columns.{column.name}.placement.{n}"
+        if rule.level not in city_levels or city_levels.index(rule.level) <= finer:
+            coarser = city_levels[finer + 1 :]
+            problems.append(
+                f"{where}.level: {rule.level!r} must be a level above {column.area_level} "
+                f"(one of {coarser})"
+            )
+            continue
+        codes = [a.area_code for a in areas if a.level == rule.level]
+        if rule.area is None and len(codes) != 1:
+            problems.append(
+                f"{where}.area: level {rule.level} has {len(codes)} areas; say which one, "
+                "e.g. area: '\\1' for the code in the pattern's first group"
+            )
+        elif rule.area is not None and "\\" not in rule.area and rule.area not in codes:
+            problems.append(f"{where}.area: {rule.area!r} is not a {rule.level} in the areas file")
+        try:
+            duckdb.execute("SELECT regexp_full_match('', ?)", [rule.pattern])
+        except duckdb.Error as exc:
+            problems.append(
+                f"{where}.pattern: {rule.pattern!r} is not a pattern the warehouse reads "
+                f"(RE2: no look-around or back-references): {exc}"
+            )
+    return problems
 
 
 def load_city(folder: Path) -> City:
@@ -191,7 +227,7 @@ def load_city(folder: Path) -> City:
         )
     partner_ids = {p.id for p in partners}
     contracts = [
-        _load_contract(f, settings.area_levels, partner_ids)
+        _load_contract(f, settings.area_levels, partner_ids, areas)
         for f in sorted((folder / "feeds").glob("*.yaml"))
     ]
     if not contracts:

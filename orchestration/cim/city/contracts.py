@@ -27,6 +27,7 @@ ColumnType = Literal[
 ]
 NUMERIC_TYPES = {"integer", "decimal"}
 AREA_TYPES = {"area_code", "area_code_list"}
+PERIOD_COLUMN_TYPES = {"integer", "text", "date", "timestamp"}
 
 # Named groups each grain needs in ``period.from_filename``.
 _GRAIN_GROUPS = {
@@ -80,10 +81,25 @@ class Period(Strict):
     # date of a monthly file): rows outside it are loaded as delivered, and counted in
     # a warning so the backbone can ask the partner.
     date_column: Identifier | None = None
+    # The column that says each row's period (a year, a month such as 2024-03, or a date):
+    # one file may then carry several periods, and each replaces that period's rows.
+    column: Identifier | None = None
 
     @model_validator(mode="after")
     def _regex_has_groups(self) -> Period:
         needed = _GRAIN_GROUPS[self.grain]
+        if self.column is not None:
+            if not needed:
+                raise ValueError(
+                    "period.column needs a grain with a calendar (month, quarter, year, "
+                    "school_year), not snapshot: say which periods the column holds"
+                )
+            if self.from_filename:
+                raise ValueError(
+                    "give either period.column (each row says its period) or "
+                    "period.from_filename (the file name does), not both"
+                )
+            return self
         if not needed:
             return self
         if not self.from_filename:
@@ -106,6 +122,53 @@ class Sla(Strict):
     grace_days: int = Field(0, ge=0)
 
 
+class Placement(Strict):
+    """Codes that are known, but only at a coarser level than the column's areas.
+
+    A police file lists crimes it could not place in a neighbourhood under pseudo-codes
+    such as ``019900`` ("district 01, not assignable"): with
+    ``{pattern: '(\\d{2})9900', level: district, area: '\\1'}`` such a row counts for
+    district 01 and the city, never in a neighbourhood. ``area`` is the code of the
+    ``level`` area the row belongs to, written with the pattern's groups (``\\1``) or
+    literally; left out, the level must have a single area (the city).
+    """
+
+    pattern: str = Field(min_length=1)
+    level: Identifier
+    area: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> Placement:
+        try:
+            compiled = re.compile(self.pattern)
+        except re.error as exc:
+            raise ValueError(
+                f"placement pattern {self.pattern!r} is not a regular expression: {exc}"
+            ) from exc
+        if compiled.groupindex:
+            raise ValueError(
+                f"placement pattern {self.pattern!r}: use numbered groups (...) and \\1, "
+                "not named groups"
+            )
+        used = {int(n) for n in re.findall(r"\\(\d)", self.area or "")}
+        if used and max(used) > compiled.groups:
+            raise ValueError(
+                f"placement area {self.area!r} names group {max(used)}, but pattern "
+                f"{self.pattern!r} has {compiled.groups}"
+            )
+        return self
+
+    def area_of(self, code: str, top_codes: list[str]) -> str | None:
+        """The area a code matching the pattern belongs to (Python twin of the SQL)."""
+        match = re.fullmatch(self.pattern, code)
+        if match is None:
+            return None
+        if self.area is None:
+            return top_codes[0] if len(top_codes) == 1 else None
+        return match.expand(self.area)
+
+
 class Column(Strict):
     name: Identifier
     source: str | None = Field(None, description="header text in the partner's file")
@@ -119,6 +182,14 @@ class Column(Strict):
     pad_to: int | None = Field(None, ge=1, le=32)
     personal: Literal["drop", "pseudonymise"] | None = None
     description: str | None = None
+    # area codes known only at a coarser level (pseudo-areas): see Placement
+    placement: list[Placement] = []
+
+    @property
+    def delivered_code(self) -> str | None:
+        """The column that keeps the code as delivered when placement rules may replace
+        it (``019900`` stored as district ``01``): keys and lineage use it."""
+        return f"{self.name}_as_delivered" if self.placement else None
 
     @property
     def header(self) -> str:
@@ -130,6 +201,8 @@ class Column(Strict):
             raise ValueError(f"column {self.name!r} of type {self.type} needs area_level")
         if (self.min is not None or self.max is not None) and self.type not in NUMERIC_TYPES:
             raise ValueError(f"column {self.name!r}: min/max only apply to integer or decimal")
+        if self.placement and self.type != "area_code":
+            raise ValueError(f"column {self.name!r}: placement only applies to type area_code")
         return self
 
 
@@ -178,10 +251,35 @@ class FeedContract(Strict):
             raise ValueError(
                 f"period.date_column {date_column!r} must be a date or timestamp column"
             )
+        self._check_period_column()
         self._check_lifecycle()
         if self.dialect.sheet is not None and self.format != "xlsx":
             raise ValueError("dialect.sheet only applies to format xlsx")
         return self
+
+    def _check_period_column(self) -> None:
+        column = self.period.column
+        if column is None:
+            return
+        names = [c.name for c in self.columns]
+        if column not in names:
+            raise ValueError(f"period.column {column!r} is not a column; columns are {names}")
+        kind = self.column(column).type
+        if kind not in PERIOD_COLUMN_TYPES:
+            raise ValueError(
+                f"period.column {column!r} is of type {kind}; it must be integer (a year), "
+                "text (a period such as 2024-03) or a date or timestamp"
+            )
+        if kind == "integer" and self.period.grain not in {"year", "school_year"}:
+            raise ValueError(
+                f"period.column {column!r} is an integer, which can only say a year; for grain "
+                f"{self.period.grain} make it text (e.g. 2024-03) or a date"
+            )
+
+    @property
+    def periods_from_rows(self) -> bool:
+        """Each row says its period (period.column): one file may carry several."""
+        return self.period.column is not None
 
     def _check_lifecycle(self) -> None:
         """start_period and end_period are periods of the feed's grain, in order."""
@@ -204,6 +302,12 @@ class FeedContract(Strict):
         return next(c for c in self.columns if c.name == name)
 
     @property
+    def key_columns(self) -> list[str]:
+        """The columns a key is checked on: a placed area code by its delivered code, so
+        two pseudo-areas of one district are two rows, not a duplicate."""
+        return [self.column(k).delivered_code or k for k in self.keys]
+
+    @property
     def stored_columns(self) -> list[Column]:
         """Columns that reach the raw table: personal data marked drop never does."""
         return [c for c in self.columns if c.personal != "drop"]
@@ -221,6 +325,8 @@ class FeedContract(Strict):
         grain = self.period.grain
         if grain == "snapshot":
             return ["snapshot"]
+        if self.periods_from_rows:
+            return []  # the rows say them: see FeedRunner
         found: list[str] = []
         pattern = re.compile(self.period.from_filename or "")
         start = 0

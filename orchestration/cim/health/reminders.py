@@ -52,7 +52,8 @@ def due_reminders(con: duckdb.DuckDBPyConnection, city: City) -> list[Reminder]:
     rows = con.execute(
         "SELECT h.feed_id, h.period_id, h.delivery_status, h.due_date, h.grace_until, h.days_late, "
         "(SELECT string_agg(l.original_name || ': ' || l.reason, '; ' ORDER BY l.received_at) "
-        " FROM meta.file_ledger AS l WHERE l.feed = h.feed_id AND l.period = h.period_id "
+        " FROM meta.file_ledger AS l WHERE l.feed = h.feed_id AND list_contains("
+        " coalesce(list_transform(l.period_rows, lambda r: r.period), [l.period]), h.period_id)"
         " AND l.status = 'rejected') AS rejections "
         "FROM marts.fct_feed_health AS h WHERE h.delivery_status IN ('missing', 'rejected') "
         "ORDER BY h.feed_id, h.period_id"

@@ -55,6 +55,13 @@ class FileOutcome:
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
     load_id: str | None = None
+    # a file whose rows say their period (period.column) may carry several: each with
+    # its accepted and rejected rows (rejected rows without a valid period are in none)
+    periods: list[str] = field(default_factory=list)
+    period_rows: list[dict] = field(default_factory=list)
+    # accepted rows per area column and level: a pseudo-area row or a blank code counts
+    # at a coarser level than the column's own (see Column.placement)
+    rows_by_level: list[dict] = field(default_factory=list)
 
 
 def _now() -> dt.datetime:
@@ -83,6 +90,7 @@ class FeedRunner:
         self.area_codes: dict[str, list[str]] = {}
         for area in city.areas:
             self.area_codes.setdefault(area.level, []).append(area.area_code)
+        self.level_of = {area.area_code: area.level for area in city.areas}
         self.key = pseudonym_key(paths)
         # the load a replay (`cim reprocess`) stands in for, while one is applied
         self._replaces: str | None = None
@@ -158,7 +166,7 @@ class FeedRunner:
         self._replaces = replaces
         try:
             periods = contract.periods_in(delivery.name)
-            if periods != [delivery.period]:
+            if not contract.periods_from_rows and periods != [delivery.period]:
                 outcome = FileOutcome(
                     delivery.name,
                     contract.feed,
@@ -245,8 +253,10 @@ class FeedRunner:
         period = periods[0] if len(periods) == 1 else None
         current = self.con.execute(
             "SELECT original_name, loaded_at FROM meta.file_ledger WHERE feed = ? "
-            "AND sha256 = ? AND status = 'loaded' AND period IS NOT DISTINCT FROM ? LIMIT 1",
-            [contract.feed, sha, period],
+            "AND sha256 = ? AND status = 'loaded' AND (period IS NOT DISTINCT FROM ? OR ?) "
+            "LIMIT 1",
+            # whose rows say their periods, the same bytes hold the same periods
+            [contract.feed, sha, period, contract.periods_from_rows],
         ).fetchone()
         if current:
             # the same bytes as the delivery now in force for this period: nothing to do.
@@ -331,7 +341,9 @@ class FeedRunner:
         limits = self.city.settings.ingestion
         with tempfile.TemporaryDirectory(prefix="cim-ingest-") as workdir:
             try:
-                if problem := self._period_problem(contract, delivery.name, periods):
+                if contract.periods_from_rows:
+                    pass  # each row's period is checked with the row, see plan_checks
+                elif problem := self._period_problem(contract, delivery.name, periods):
                     raise UnreadableFile(problem)
                 parsed = read_delivery(
                     self.con,
@@ -341,7 +353,12 @@ class FeedRunner:
                     int(limits.max_unpacked_mb * 1024 * 1024),
                 )
                 plan = plan_checks(
-                    contract, parsed.headers, self.area_codes, self.key, limits.earliest_year
+                    contract,
+                    parsed.headers,
+                    self.area_codes,
+                    self.key,
+                    limits.earliest_year,
+                    as_of() + dt.timedelta(days=limits.future_tolerance_days),
                 )
                 self.con.execute(plan.sql, plan.params)
             except (UnreadableFile, UnicodeError, OSError) as exc:
@@ -369,6 +386,9 @@ class FeedRunner:
         ).fetchone()
         outcome.rows_rejected += parsed.broken_rows
         outcome.rows_read = parsed.rows + parsed.broken_rows
+        if contract.periods_from_rows:
+            self._periods_of_rows(outcome)
+        self._rows_by_level(contract, outcome)
         if outcome.rows_accepted == 0:
             first = self.con.execute(
                 "SELECT _errors[1] FROM checked WHERE len(_errors) > 0 LIMIT 1"
@@ -395,6 +415,40 @@ class FeedRunner:
         for warning in outcome.warnings:
             self.report(f"{contract.feed}: file {delivery.name!r}: {warning}")
         return outcome
+
+    def _periods_of_rows(self, outcome: FileOutcome) -> None:
+        """The periods the file's rows say, with each period's accepted and rejected rows."""
+        rows = self.con.execute(
+            "SELECT _period_value, count(*) FILTER (len(_errors) = 0), "
+            "count(*) FILTER (len(_errors) > 0) FROM checked "
+            "WHERE _period_value IS NOT NULL GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        outcome.period_rows = [
+            {"period": p, "rows_accepted": a, "rows_rejected": r} for p, a, r in rows
+        ]
+        outcome.periods = [p for p, accepted, _ in rows if accepted]
+        outcome.period = outcome.periods[0] if len(outcome.periods) == 1 else None
+
+    def _rows_by_level(self, contract: FeedContract, outcome: FileOutcome) -> None:
+        """How many accepted rows each area column placed at each level: its own for a
+        known code, a coarser one for a placed pseudo-code, the top level for a blank."""
+        top = self.city.settings.area_levels[-1]
+        for column in contract.stored_columns:
+            if column.type != "area_code":
+                continue
+            counts: dict[str, int] = {}
+            for code, rows in self.con.execute(
+                f"SELECT {store.quote_ident(column.name)}, count(*) FROM checked "
+                "WHERE len(_errors) = 0 GROUP BY ALL"
+            ).fetchall():
+                level = self.level_of.get(code, top) if code is not None else top
+                counts[level] = counts.get(level, 0) + rows
+            levels = self.city.settings.area_levels
+            outcome.rows_by_level += [
+                {"area_column": column.name, "area_level": level, "row_count": counts[level]}
+                for level in levels
+                if level in counts
+            ]
 
     def _dates_outside(self, contract: FeedContract, outcome: FileOutcome) -> list[str]:
         """Rows whose period date lies outside the delivered period, as one warning."""
@@ -424,6 +478,9 @@ class FeedRunner:
     ) -> None:
         """A delivery for a period replaces that period's rows; older versions stay archived."""
         table = store.raw_table(contract.feed)
+        if contract.periods_from_rows:
+            self._replace_periods(contract, outcome, columns, load_id)
+            return
         self.con.execute(f"DELETE FROM {table} WHERE _period = ?", [outcome.period])
         self.con.execute(
             "UPDATE meta.file_ledger SET status = 'superseded', superseded_by = ? "
@@ -435,6 +492,30 @@ class FeedRunner:
             f"INSERT INTO {table} ({names}) SELECT {', '.join(columns)}, ?, ?, _row_number, ? "
             "FROM checked WHERE len(_errors) = 0",
             [outcome.period, outcome.sha256, load_id],
+        )
+
+    def _replace_periods(
+        self, contract: FeedContract, outcome: FileOutcome, columns: list[str], load_id: str
+    ) -> None:
+        """A file whose rows say their periods replaces each period it holds, and only those.
+
+        An earlier delivery all of whose periods the file replaces is superseded; one that
+        keeps some periods stays in force for them (health counts a second version of
+        each period the file replaced).
+        """
+        table = store.raw_table(contract.feed)
+        self.con.execute(f"DELETE FROM {table} WHERE list_contains(?, _period)", [outcome.periods])
+        self.con.execute(
+            "UPDATE meta.file_ledger SET status = 'superseded', superseded_by = ? "
+            "WHERE feed = ? AND status = 'loaded' "
+            "AND list_has_all(?, coalesce(periods, [period]))",
+            [load_id, contract.feed, outcome.periods],
+        )
+        names = ", ".join([*columns, "_period", "_file_sha256", "_row_number", "_load_id"])
+        self.con.execute(
+            f"INSERT INTO {table} ({names}) SELECT {', '.join(columns)}, _period_value, ?, "
+            "_row_number, ? FROM checked WHERE len(_errors) = 0",
+            [outcome.sha256, load_id],
         )
 
     def _keep_rejects(self, contract: FeedContract, sha: str, load_id: str) -> None:
@@ -493,8 +574,8 @@ class FeedRunner:
             "INSERT INTO meta.file_ledger (load_id, sha256, partner, feed, original_name, "
             "size_bytes, "
             "received_at, loaded_at, run_id, period, rows_read, rows_accepted, rows_rejected, "
-            "status, reason, warnings, archive_path, replay_of) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "status, reason, warnings, archive_path, replay_of, periods, period_rows, "
+            "rows_by_level) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 load_id,
                 outcome.sha256,
@@ -514,6 +595,9 @@ class FeedRunner:
                 outcome.warnings,
                 str(archived),
                 self._replaces,
+                outcome.periods or ([outcome.period] if outcome.period else None),
+                outcome.period_rows or None,
+                outcome.rows_by_level or None,
             ],
         )
 

@@ -7,10 +7,12 @@ the pseudonym key) travels as a bound parameter.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from dataclasses import dataclass, field
 
+from cim import periods
 from cim.city import FeedContract
 from cim.city.contracts import NUMERIC_TYPES, Column
 from cim.ingest.readers import UnreadableFile
@@ -151,7 +153,15 @@ def _typed(column: Column, s: str, p: str) -> str:
             )
         case "area_code":
             code = _code(column, s)
-            return f"CASE WHEN list_contains(${p}_areas, {code}) THEN {code} END"
+            placed = " ".join(
+                # a code a placement rule knows stands for the coarser area it names
+                f"WHEN regexp_full_match({code}, ${p}_place{j}) THEN CASE WHEN list_contains("
+                f"${p}_place{j}_areas, regexp_replace({code}, ${p}_place{j}_full, "
+                f"${p}_place{j}_area)) THEN regexp_replace({code}, ${p}_place{j}_full, "
+                f"${p}_place{j}_area) END"
+                for j in range(len(column.placement))
+            )
+            return f"CASE WHEN list_contains(${p}_areas, {code}) THEN {code} {placed} END"
         case "area_code_list":
             each = _code(column, "trim(x)")
             items = f"list_transform(string_split({s}, $list_separator), lambda x: {each})"
@@ -226,7 +236,9 @@ def _hint(column: Column, contract: FeedContract) -> str:
         ),
         "boolean": " is not yes/no (1/0)",
         "area_code": (
-            f" is not a known {column.area_level} code; add it to the areas file or ask the partner"
+            f" is not a known {column.area_level} code"
+            + (", nor one the placement rules place at a coarser level" if column.placement else "")
+            + "; add it to the areas file (or a placement rule to the contract) or ask the partner"
         ),
         "area_code_list": f" lists a code that is not a known {column.area_level}",
     }.get(column.type, " is not valid")
@@ -274,6 +286,13 @@ def _column_params(
     }
     if column.type in {"area_code", "area_code_list"}:
         params[f"{p}_areas"] = area_codes.get(column.area_level or "", [])
+    for j, rule in enumerate(column.placement):
+        codes = area_codes.get(rule.level, [])
+        params[f"{p}_place{j}"] = rule.pattern
+        params[f"{p}_place{j}_full"] = f"^(?:{rule.pattern})$"
+        # without `area:` the level has one area (checked with the city): the city itself
+        params[f"{p}_place{j}_area"] = rule.area if rule.area is not None else codes[0]
+        params[f"{p}_place{j}_areas"] = codes
     if column.allowed is not None:
         params[f"{p}_allowed"] = column.allowed
         params[f"{p}_not_allowed"] = f" is not allowed; allowed: {', '.join(column.allowed)}"
@@ -295,12 +314,75 @@ def _row_text(contract: FeedContract, headers: list[str], mapping: dict[str, int
     return f"concat_ws($delimiter, {', '.join(parts)})"
 
 
+# How a row's period is written, per grain, when the period column is text.
+_PERIOD_TEXT = {
+    "month": r"[0-9]{4}-(0[1-9]|1[0-2])",
+    "quarter": r"[0-9]{4}-Q[1-4]",
+    "year": r"[0-9]{4}",
+    "school_year": r"[0-9]{4}/[0-9]{2}",
+}
+
+
+def _school_year(year: str) -> str:
+    """SQL of the school year label ``2023/24`` whose first calendar year is ``year``."""
+    return f"{year} || '/' || lpad(CAST((CAST({year} AS INTEGER) + 1) % 100 AS VARCHAR), 2, '0')"
+
+
+def _period_label(column: Column, v: str, grain: str) -> str:
+    """SQL giving the period label (as contracts write it) of typed value ``v``."""
+    if column.type in {"date", "timestamp"}:
+        day = f"CAST({v} AS DATE)"
+        return {
+            "month": f"strftime({day}, '%Y-%m')",
+            "quarter": f"strftime({day}, '%Y') || '-Q' || quarter({day})",
+            "year": f"strftime({day}, '%Y')",
+            "school_year": _school_year(f"CAST(year({day} - INTERVAL 8 MONTH) AS VARCHAR)"),
+        }[grain]
+    if column.type == "integer":
+        # a whole number says a year (of a school year: the first, 2023 for 2023/24)
+        year = f"lpad(CAST({v} AS VARCHAR), 4, '0')"
+        label = _school_year(year) if grain == "school_year" else year
+        return f"CASE WHEN {v} BETWEEN 0 AND 9999 THEN {label} END"
+    # text: the label itself, checked; a month written 2024-3 is not guessed at
+    text = f"upper({v})"
+    valid = f"regexp_full_match({text}, $period_text)"
+    if grain == "school_year":
+        valid += f" AND {text} = {_school_year(f'left({text}, 4)')}"
+    return f"CASE WHEN {valid} THEN {text} END"
+
+
+def _period_rules(contract: FeedContract, s: str, v: str) -> tuple[str, str]:
+    """The row's period (``_period_value``) and the first reason it cannot be trusted.
+
+    Labels of one grain sort as their periods do, so plausibility is a comparison with
+    the labels of the earliest and the latest period a delivery may hold. A value that
+    is not of the column's type already has its reason from the column's own rules.
+    """
+    column, grain = contract.column(contract.period.column or ""), contract.period.grain
+    label = _period_label(column, v, grain)
+    example = periods.label(grain, 2024, 3 if grain == "month" else 1)
+    shown = f"'''' || CAST({v} AS VARCHAR) || ''''"
+    error = (
+        f"CASE WHEN {s} IS NULL OR list_contains($null_markers, {s}) THEN "
+        "$period_label || ': missing; every row must say its period' "
+        f"WHEN {v} IS NULL THEN NULL "
+        f"WHEN {label} IS NULL THEN $period_label || ': ' || {shown} || "
+        f"' is not a {grain} period (such as {example})' "
+        f"WHEN {label} < $earliest_period THEN 'period ' || {label} || ' lies before ' || "
+        "$earliest_period || ', which is not plausible: check the row' "
+        f"WHEN {label} > $latest_period THEN 'period ' || {label} || ' has not started yet "
+        "(the latest possible is ' || $latest_period || '): check the row' END"
+    )
+    return label, error
+
+
 def plan_checks(
     contract: FeedContract,
     headers: list[str],
     area_codes: dict[str, list[str]],
     pseudonym_key: str,
     earliest_year: int = 1900,
+    latest_day: dt.date | None = None,
 ) -> CheckPlan:
     """Build the statement that creates temp table ``checked`` from ``incoming``.
 
@@ -310,6 +392,17 @@ def plan_checks(
     """
     mapping, warnings = map_headers(contract, headers)
     params = _base_params(contract, pseudonym_key, earliest_year)
+    if contract.periods_from_rows:
+        # ``latest_day``: today plus the tolerance for periods that have not started
+        latest = latest_day or dt.date.today()
+        grain = contract.period.grain
+        column = contract.column(contract.period.column or "")
+        params |= {
+            "period_text": _PERIOD_TEXT[grain],
+            "period_label": f"{column.name} ({column.header!r}, the row's period)",
+            "earliest_period": periods.label(grain, earliest_year),
+            "latest_period": periods.period_of(latest, grain),
+        }
     texts, typed, checks, finals, accepted, names = [], [], [], [], [], []
     for i, column in enumerate(contract.columns):
         p, s, v = f"c{i}", f"_s{i}", f"_v{i}"
@@ -329,6 +422,14 @@ def plan_checks(
         else:
             finals.append(f"{v} AS {name}")
         accepted.append(name)
+        if column.delivered_code:
+            finals.append(f"{_code(column, s)} AS {quote_ident(column.delivered_code)}")
+            accepted.append(quote_ident(column.delivered_code))
+        if column.name == contract.period.column:
+            label, error = _period_rules(contract, s, v)
+            finals.append(f"{label} AS _period_value")
+            checks.append(f"{error} AS _e{len(names)}")
+            names.append(column.name)
         if contract.suppressed_markers and column.type in NUMERIC_TYPES:
             flag = quote_ident(suppressed_flag(column))
             finals.append(f"coalesce(list_contains($suppressed_markers, {s}), false) AS {flag}")
@@ -360,9 +461,10 @@ def _with_duplicate_keys(contract: FeedContract, select: str) -> str:
     """Reject a second row with the same key as an earlier valid row of the same file."""
     if not contract.keys:
         return select
-    keys = ", ".join(quote_ident(k) for k in contract.keys)
+    keys = ", ".join(quote_ident(k) for k in contract.key_columns)
     shown = " || ', ' || ".join(
-        f"'{k}=' || coalesce(CAST({quote_ident(k)} AS VARCHAR), '')" for k in contract.keys
+        f"'{k}=' || coalesce(CAST({quote_ident(c)} AS VARCHAR), '')"
+        for k, c in zip(contract.keys, contract.key_columns, strict=True)
     )
     return (
         "SELECT * EXCLUDE (_first) REPLACE ("

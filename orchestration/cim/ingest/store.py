@@ -47,10 +47,19 @@ CREATE TABLE IF NOT EXISTS meta.file_ledger (
     warnings VARCHAR[],
     archive_path VARCHAR,
     superseded_by VARCHAR,
-    replay_of VARCHAR
+    replay_of VARCHAR,
+    periods VARCHAR[],
+    period_rows STRUCT(period VARCHAR, rows_accepted BIGINT, rows_rejected BIGINT)[],
+    rows_by_level STRUCT(area_column VARCHAR, area_level VARCHAR, row_count BIGINT)[]
 );
--- a warehouse made before `cim reprocess` existed lacks the column
+-- a warehouse made before `cim reprocess` (replay_of), before files whose rows say
+-- their period (periods, period_rows) or before placement rules lacks the columns
 ALTER TABLE meta.file_ledger ADD COLUMN IF NOT EXISTS replay_of VARCHAR;
+ALTER TABLE meta.file_ledger ADD COLUMN IF NOT EXISTS periods VARCHAR[];
+ALTER TABLE meta.file_ledger ADD COLUMN IF NOT EXISTS
+    period_rows STRUCT(period VARCHAR, rows_accepted BIGINT, rows_rejected BIGINT)[];
+ALTER TABLE meta.file_ledger ADD COLUMN IF NOT EXISTS
+    rows_by_level STRUCT(area_column VARCHAR, area_level VARCHAR, row_count BIGINT)[];
 CREATE TABLE IF NOT EXISTS meta.rejected_rows (
     load_id VARCHAR NOT NULL,
     feed VARCHAR NOT NULL,
@@ -97,6 +106,8 @@ def raw_columns(contract: FeedContract) -> dict[str, str]:
     columns: dict[str, str] = {}
     for column in contract.stored_columns:
         columns[column.name] = SQL_TYPES[column.type]
+        if column.delivered_code:
+            columns[column.delivered_code] = "VARCHAR"
         if contract.suppressed_markers and column.type in NUMERIC_TYPES:
             columns[suppressed_flag(column)] = "BOOLEAN"
     return columns | LINEAGE_COLUMNS

@@ -86,6 +86,8 @@ def stored_names(contract: FeedContract) -> list[str]:
     names = []
     for column in contract.stored_columns:
         names.append(column.name)
+        if column.delivered_code:
+            names.append(column.delivered_code)
         if contract.suppressed_markers and column.type in NUMERIC_TYPES:
             names.append(f"{column.name}_suppressed")
     return names
@@ -97,7 +99,7 @@ def staging_model(contract: FeedContract) -> str:
         "stage_feed",
         contract.feed,
         columns=stored_names(contract),
-        keys=list(contract.keys),
+        keys=contract.key_columns,
     )
 
 
@@ -175,6 +177,14 @@ def staging_properties(city: City) -> dict:
             if column.personal:
                 text += "; pseudonymised with a keyed hash"
             columns.append({"name": column.name, "description": text, "data_tests": tests})
+            if column.delivered_code:
+                columns.append(
+                    {
+                        "name": column.delivered_code,
+                        "description": f"{column.name} as delivered; a code the placement "
+                        f"rules place (e.g. a pseudo-area) differs from {column.name}",
+                    }
+                )
             if contract.suppressed_markers and column.type in NUMERIC_TYPES:
                 columns.append(
                     {

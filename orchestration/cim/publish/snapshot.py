@@ -31,7 +31,8 @@ PUBLISHED_SCHEMAS = ("marts",)
 PUBLISHED_TABLES = (("meta", "file_ledger"), ("meta", "dq_results"))
 LEDGER_COLUMNS = (
     "load_id, sha256, partner, feed, original_name, size_bytes, received_at, loaded_at, "
-    "run_id, period, rows_read, rows_accepted, rows_rejected, status, reason, warnings, replay_of"
+    "run_id, period, rows_read, rows_accepted, rows_rejected, status, reason, warnings, replay_of, "
+    "periods, period_rows, rows_by_level"
 )
 
 

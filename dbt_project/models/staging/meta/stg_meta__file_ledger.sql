@@ -9,6 +9,8 @@ select
     loaded_at,
     run_id,
     period as delivery_period,
+    coalesce(periods, [period]) as delivery_periods,
+    period_rows,
     rows_read,
     rows_accepted,
     rows_rejected,
