@@ -91,6 +91,24 @@ def has_table(schema: str, name: str) -> bool:
     return not found.empty
 
 
+def has_column(schema: str, name: str, column: str) -> bool:
+    """A snapshot published before a column existed lacks it."""
+    found = query(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+        "AND column_name = ?",
+        (schema, name, column),
+    )
+    return not found.empty
+
+
+def levels() -> list[str]:
+    """The city's area levels, finest first."""
+    df = query(
+        "SELECT area_level FROM marts.dim_area GROUP BY area_level ORDER BY max(area_depth) DESC"
+    )
+    return df["area_level"].tolist()
+
+
 def impact() -> pd.DataFrame:
     """Action x indicator results (empty for a snapshot published before impact existed)."""
     if not has_table("marts", "fct_action_impact"):

@@ -166,7 +166,7 @@ def test_the_part_not_placed_below_each_level_is_published(atlas_run):
 
 
 def test_the_ledger_lists_periods_and_levels_and_keeps_the_unknown_code(atlas_run):
-    home, _, _ = atlas_run
+    home, _, printed = atlas_run
     ledger = _warehouse(
         home,
         "SELECT original_name, status, period, periods, rows_read, rows_accepted, "
@@ -185,5 +185,44 @@ def test_the_ledger_lists_periods_and_levels_and_keeps_the_unknown_code(atlas_ru
         ("bezirk", 8 * 2),
         ("stadt", 8),
     }
+    # `cim pipeline` printed the same, as `cim ledger` does
+    assert (
+        "kriminalitaetsatlas_2012-2019.csv: periods 2012 to 2019 (8); rows placed per level: "
+        "lor 64, bezirk 16, stadt 8"
+    ) in printed
     reasons = _warehouse(home, "SELECT DISTINCT reason FROM meta.rejected_rows")
     assert len(reasons) == 1 and f"'{atlas.UNKNOWN}' is not a known lor code" in reasons[0][0]
+
+
+def test_the_dashboard_says_where_rows_were_placed(atlas_run, monkeypatch):
+    """The health page lists each file's rows per level; the indicator page says how much
+    of the city's total the police placed in no district."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app import APP, go
+
+    home, rows, _ = atlas_run
+    monkeypatch.setenv("CIM_HOME", str(home))
+    at = go(AppTest.from_file(APP, default_timeout=60), "health")
+    tables = [d.value for d in at.dataframe]
+    placed = next(df for df in tables if "accepted rows per level" in df.columns)
+    line = placed[placed["file"] == "kriminalitaetsatlas_2012-2019.csv"].iloc[0]
+    assert line["accepted rows per level"] == "lor 64 · bezirk 16 · stadt 8"
+    assert line["periods"] == ", ".join(str(y) for y in atlas.YEARS)
+
+    at = go(
+        AppTest.from_file(APP, default_timeout=60),
+        "indicator",
+        indicator="graffiti",
+        area=atlas.CITY,
+    )
+    last = str(max(atlas.YEARS + RECENT))
+    part = next(
+        int(r["Graffiti"]) for r in rows if (r["LOR-Schlüssel"], r["Jahr"]) == ("999999", last)
+    )
+    total = atlas.expected_totals(rows, "graffiti")[(atlas.CITY, last)]
+    notes = [c.value for c in at.caption if "not placed below" in c.value]
+    # the level's name is the city's word for it (see the city's i18n files)
+    assert len(notes) == 1 and notes[0].startswith(
+        f"{100 * part / total:.0f}% of this total ({part} of {total}, {last}) is not placed below "
+    ), notes

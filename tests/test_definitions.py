@@ -58,7 +58,7 @@ def test_asset_keys_snapshot():
             "fct_progress",
         ],
         "staging": [f"stg_{f}" for f in feeds]
-        + [f"stg_meta__{t}" for t in [*config, "file_ledger"]],
+        + [f"stg_meta__{t}" for t in [*config, "file_ledger", "delivered_periods"]],
     }
     assert keys == sorted(
         [f"raw/{f}" for f in feeds]

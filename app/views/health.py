@@ -29,6 +29,30 @@ def feed_table(fh: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+def placement_table(ledger: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
+    """Loaded files whose accepted rows were placed at more than one level: where each
+    file's rows count (a pseudo-area at its district, a blank code at the city)."""
+    rows = []
+    for r in ledger.itertuples():
+        placed = list(r.rows_by_level) if r.rows_by_level is not None else []
+        if len({p["area_level"] for p in placed}) < 2:
+            continue
+        order = {level: n for n, level in enumerate(levels)}
+        placed.sort(key=lambda p: order.get(p["area_level"], len(order)))
+        periods = list(r.periods) if r.periods is not None else []
+        rows.append(
+            {
+                t("col.file"): r.original_name,
+                t("col.feed"): r.feed,
+                t("col.periods"): ", ".join(periods),
+                t("col.placed"): " · ".join(
+                    f"{t('level.' + p['area_level'])} {data.fmt(p['row_count'], 0)}" for p in placed
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def partner_table(ph: pd.DataFrame) -> pd.DataFrame:
     ph = ph.sort_values(["reporting_rate", "partner_name"], na_position="last")
     return pd.DataFrame(
@@ -62,6 +86,19 @@ def render() -> None:
     st.dataframe(
         partner_table(data.table("marts.fct_partner_health")), hide_index=True, width="stretch"
     )
+
+    if data.has_column("meta", "file_ledger", "rows_by_level"):
+        placed = placement_table(
+            data.query(
+                "SELECT original_name, feed, periods, rows_by_level FROM meta.file_ledger "
+                "WHERE status = 'loaded' ORDER BY feed, original_name"
+            ),
+            data.levels(),
+        )
+        if not placed.empty:
+            st.subheader(t("health.placement"))
+            st.caption(t("health.placement_caption"))
+            st.dataframe(placed, hide_index=True, width="stretch")
 
     st.subheader(t("health.quality"))
     dq = data.query(

@@ -97,6 +97,29 @@ def trend_figure(s: pd.DataFrame, ind: pd.Series, prog: pd.Series | None) -> go.
     return fig
 
 
+def not_placed_note(s: pd.DataFrame, ind: pd.Series, area_level: str) -> str | None:
+    """How much of the latest published total the partner placed in no smaller area
+    (pseudo-areas, blank codes), when there is any."""
+    if "numerator_not_placed_below" not in s:
+        return None
+    known = s[s["numerator_not_placed_below"].notna() & (s["numerator"] > 0)]
+    if known.empty:
+        return None
+    last = known.iloc[-1]
+    part, total = last["numerator_not_placed_below"], last["numerator"]
+    if part <= 0:
+        return None
+    digits = 0 if float(part).is_integer() and float(total).is_integer() else 2
+    return t(
+        "indicator.not_placed",
+        share=data.fmt_pct(part / total),
+        amount=data.fmt(part, digits),
+        total=data.fmt(total, digits),
+        period=last["period_id"],
+        level=t("level." + area_level),
+    )
+
+
 def breakdown_table(rows: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """The rows exactly as shown (and downloaded): suppressed cells say so in words.
     ``digits``: decimals of the value (0 for a count)."""
@@ -191,6 +214,9 @@ def render() -> None:
         st.info(t("indicator.no_series", level=t("level." + ind["lowest_level"])))
     else:
         st.plotly_chart(trend_figure(s, ind, prog), width="stretch")
+        level = areas.loc[areas["area_id"] == area_id, "area_level"]
+        if not level.empty and (note := not_placed_note(s, ind, level.iloc[0])):
+            st.caption(note)
 
     st.subheader(t("indicator.breakdown"))
     periods = data.periods_for(ind_id, ind["cadence"])

@@ -442,7 +442,36 @@ def _ledger_table(con, since_run: str | None) -> None:
     ).fetchall()
     for name, status, reason in problems:
         print(f"  {status}: {name}: {reason}")
+    _spread_lines(con, since_run)
     _replay_lines(con, since_run)
+
+
+def _spread_lines(con, since_run: str | None) -> None:
+    """Files in force that cover several periods, or whose rows count at several levels."""
+    present = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'meta' "
+            "AND table_name = 'file_ledger'"
+        ).fetchall()
+    }
+    if not {"periods", "rows_by_level"} <= present:  # a snapshot published before them
+        return
+    rows = con.execute(
+        "SELECT original_name, periods, rows_by_level FROM meta.file_ledger "
+        f"WHERE status = 'loaded' {'AND run_id = ?' if since_run else ''} "
+        "AND (len(periods) > 1 OR len(list_distinct(list_transform(rows_by_level, "
+        "lambda x: x.area_level))) > 1) ORDER BY feed, original_name",
+        [since_run] if since_run else [],
+    ).fetchall()
+    for name, periods, levels in rows:
+        parts = []
+        if periods and len(periods) > 1:
+            parts.append(f"periods {periods[0]} to {periods[-1]} ({len(periods)})")
+        if levels and len({x["area_level"] for x in levels}) > 1:
+            placed = ", ".join(f"{x['area_level']} {x['row_count']}" for x in levels)
+            parts.append(f"rows placed per level: {placed}")
+        print(f"  {name}: {'; '.join(parts)}")
 
 
 def _replay_lines(con, since_run: str | None) -> None:

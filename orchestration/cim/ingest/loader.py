@@ -361,6 +361,8 @@ class FeedRunner:
                     as_of() + dt.timedelta(days=limits.future_tolerance_days),
                 )
                 self.con.execute(plan.sql, plan.params)
+                if self._replaces is not None and contract.periods_from_rows:
+                    self._keep_held_periods(contract, self._replaces, plan.warnings)
             except (UnreadableFile, UnicodeError, OSError) as exc:
                 outcome.status = store.REJECTED
                 outcome.reason = (
@@ -415,6 +417,33 @@ class FeedRunner:
         for warning in outcome.warnings:
             self.report(f"{contract.feed}: file {delivery.name!r}: {warning}")
         return outcome
+
+    def _keep_held_periods(self, contract: FeedContract, replaces: str, warnings: list) -> None:
+        """A replay of a file that covers several periods touches only the periods the
+        replaced load still holds, or that no load holds any more (after a withdrawal): a
+        later correction of one of them stays in force."""
+        table = store.raw_table(contract.feed)
+        others = [
+            p
+            for (p,) in self.con.execute(
+                f"SELECT DISTINCT _period FROM {table} WHERE _load_id <> ?", [replaces]
+            ).fetchall()
+        ]
+        later = self.con.execute(
+            "SELECT list(DISTINCT _period_value ORDER BY _period_value) FROM checked "
+            "WHERE _period_value IS NOT NULL AND list_contains(?, _period_value)",
+            [others],
+        ).fetchone()[0]
+        if later:
+            self.con.execute(
+                "DELETE FROM checked WHERE _period_value IS NOT NULL "
+                "AND list_contains(?, _period_value)",
+                [others],
+            )
+            warnings.append(
+                f"rows of {', '.join(later)} were not replayed: a later delivery is in force "
+                "for those periods"
+            )
 
     def _periods_of_rows(self, outcome: FileOutcome) -> None:
         """The periods the file's rows say, with each period's accepted and rejected rows."""

@@ -74,7 +74,8 @@ def in_force(
         "SELECT load_id, feed, period, original_name, sha256, archive_path, size_bytes, "
         "received_at, rows_accepted, rows_rejected FROM meta.file_ledger "
         "WHERE status = 'loaded' AND ($feed IS NULL OR feed = $feed) "
-        "AND ($period IS NULL OR period = $period) ORDER BY received_at, loaded_at",
+        "AND ($period IS NULL OR list_contains(coalesce(periods, [period]), $period)) "
+        "ORDER BY received_at, loaded_at",
         {"feed": feed, "period": period},
     ).fetchall()
     if not rows:

@@ -153,13 +153,16 @@ def _typed(column: Column, s: str, p: str) -> str:
             )
         case "area_code":
             code = _code(column, s)
-            placed = " ".join(
-                # a code a placement rule knows stands for the coarser area it names
-                f"WHEN regexp_full_match({code}, ${p}_place{j}) THEN CASE WHEN list_contains("
-                f"${p}_place{j}_areas, regexp_replace({code}, ${p}_place{j}_full, "
-                f"${p}_place{j}_area)) THEN regexp_replace({code}, ${p}_place{j}_full, "
-                f"${p}_place{j}_area) END"
+            # a code a placement rule knows stands for the coarser area it names: the
+            # first rule that matches the code and names an area of its level wins
+            mapped = [
+                f"regexp_replace({code}, ${p}_place{j}_full, ${p}_place{j}_area)"
                 for j in range(len(column.placement))
+            ]
+            placed = " ".join(
+                f"WHEN regexp_full_match({code}, ${p}_place{j}) AND list_contains("
+                f"${p}_place{j}_areas, {area}) THEN {area}"
+                for j, area in enumerate(mapped)
             )
             return f"CASE WHEN list_contains(${p}_areas, {code}) THEN {code} {placed} END"
         case "area_code_list":
@@ -361,17 +364,25 @@ def _period_rules(contract: FeedContract, s: str, v: str) -> tuple[str, str]:
     column, grain = contract.column(contract.period.column or ""), contract.period.grain
     label = _period_label(column, v, grain)
     example = periods.label(grain, 2024, 3 if grain == "month" else 1)
-    shown = f"'''' || CAST({v} AS VARCHAR) || ''''"
+    numeric = column.type in NUMERIC_TYPES
+    missing = f"({s} IS NULL OR list_contains($null_markers, {s}))" if numeric else f"{s} IS NULL"
+    suppressed = f"coalesce(list_contains($suppressed_markers, {s}), false)" if numeric else "false"
+    # every row without a valid period is rejected, but a reason the column's own rules
+    # already give (required value missing, not a whole number) is not said twice
+    said = [f"{missing} AND NOT {suppressed}"] if column.required else []
+    said.append(f"NOT {missing} AND NOT {suppressed} AND {v} IS NULL")
+    shown = f"'''' || {s} || ''''"
     error = (
-        f"CASE WHEN {s} IS NULL OR list_contains($null_markers, {s}) THEN "
-        "$period_label || ': missing; every row must say its period' "
-        f"WHEN {v} IS NULL THEN NULL "
-        f"WHEN {label} IS NULL THEN $period_label || ': ' || {shown} || "
-        f"' is not a {grain} period (such as {example})' "
-        f"WHEN {label} < $earliest_period THEN 'period ' || {label} || ' lies before ' || "
-        "$earliest_period || ', which is not plausible: check the row' "
-        f"WHEN {label} > $latest_period THEN 'period ' || {label} || ' has not started yet "
-        "(the latest possible is ' || $latest_period || '): check the row' END"
+        f"CASE WHEN {label} IS NOT NULL AND {label} < $earliest_period THEN 'period ' || "
+        f"{label} || ' lies before ' || $earliest_period || ', which is not plausible: "
+        "check the row' "
+        f"WHEN {label} IS NOT NULL AND {label} > $latest_period THEN 'period ' || {label} || "
+        "' has not started yet (the latest possible is ' || $latest_period || '): check the row' "
+        f"WHEN {label} IS NOT NULL THEN NULL "
+        + " ".join(f"WHEN {condition} THEN NULL" for condition in said)
+        + f" WHEN {missing} THEN $period_label || ': missing; every row must say its period' "
+        f"ELSE $period_label || ': ' || {shown} || ' is not a {grain} period (such as "
+        f"{example})' END"
     )
     return label, error
 
@@ -427,7 +438,11 @@ def plan_checks(
             accepted.append(quote_ident(column.delivered_code))
         if column.name == contract.period.column:
             label, error = _period_rules(contract, s, v)
-            finals.append(f"{label} AS _period_value")
+            # an implausible period is no period: its rejected row counts in none
+            finals.append(
+                f"CASE WHEN {label} BETWEEN $earliest_period AND $latest_period THEN {label} END "
+                "AS _period_value"
+            )
             checks.append(f"{error} AS _e{len(names)}")
             names.append(column.name)
         if contract.suppressed_markers and column.type in NUMERIC_TYPES:

@@ -67,6 +67,63 @@ def _find(con: duckdb.DuckDBPyConnection, ref: str) -> tuple:
     return loaded[0]
 
 
+def _restore_periods(
+    con: duckdb.DuckDBPyConnection, runner: FeedRunner, contract, load_id: str, name: str
+) -> FileOutcome | None:
+    """After withdrawing a file whose rows say their periods: every delivery it had wholly
+    superseded is applied again, and a delivery still in force that also covers a period
+    left empty is replayed for that period (it had given the period to the withdrawn file)."""
+    restored = None
+    superseded = con.execute(
+        "SELECT original_name, archive_path, size_bytes, received_at, sha256, period "
+        "FROM meta.file_ledger WHERE feed = ? AND status = 'superseded' AND superseded_by = ? "
+        "ORDER BY loaded_at",
+        [contract.feed, load_id],
+    ).fetchall()
+    for old_name, path, size, received, sha, old_period in superseded:
+        if Path(path).is_file():
+            earlier = Delivery(
+                path=Path(path),
+                name=old_name,
+                size=size,
+                received_at=received,
+                feed=contract.feed,
+                period=old_period,
+            )
+            restored = runner.restore(earlier, contract, sha, note=f"restored: {name!r} withdrawn")
+    table = store.raw_table(contract.feed)
+    emptied = con.execute(
+        "SELECT list(p) FROM (SELECT unnest(coalesce(periods, [period])) AS p "
+        "FROM meta.file_ledger WHERE load_id = ?) "
+        f"WHERE p NOT IN (SELECT DISTINCT _period FROM {table})",
+        [load_id],
+    ).fetchone()[0]
+    if not emptied:
+        return restored
+    holders = con.execute(
+        "SELECT load_id, original_name, archive_path, size_bytes, received_at, sha256, period "
+        "FROM meta.file_ledger AS l WHERE feed = $feed AND status = 'loaded' AND EXISTS ("
+        # the same file covered the period once (a replay may have left it out since)
+        " SELECT 1 FROM meta.file_ledger AS o WHERE o.feed = $feed AND o.sha256 = l.sha256"
+        " AND len(list_intersect(coalesce(o.periods, [o.period]), $emptied)) > 0)"
+        " ORDER BY loaded_at DESC",
+        {"feed": contract.feed, "emptied": emptied},
+    ).fetchall()
+    for held_id, old_name, path, size, received, sha, old_period in holders:
+        earlier = Delivery(
+            path=Path(path),
+            name=old_name,
+            size=size,
+            received_at=received,
+            feed=contract.feed,
+            period=old_period,
+        )
+        restored = runner.replay(earlier, contract, sha, held_id)
+        if restored.load_id:
+            runner._add_warning(restored, f"restored: {name!r} withdrawn")
+    return restored
+
+
 def withdraw(
     con: duckdb.DuckDBPyConnection,
     city: City,
@@ -104,6 +161,9 @@ def withdraw(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    if contract.periods_from_rows:
+        restored = _restore_periods(con, runner, contract, load_id, name)
+        return Withdrawal(feed, period, name, load_id, removed, restored if restore else None)
     restored = None
     previous = con.execute(
         "SELECT original_name, archive_path, size_bytes, received_at, sha256 "
