@@ -98,6 +98,36 @@ def test_demo_city_loads(demo_city):
             lambda d: d.update(start_period="2021-01"),
             "start_period '2021-01' is not a year period (e.g. '2024')",
         ),
+        (
+            "population",
+            lambda d: d.update(backfill={"from": "2021-01", "to": 2022}),
+            "backfill[0].from '2021-01' is not a year period (e.g. '2024')",
+        ),
+        (
+            "population",
+            lambda d: d.update(backfill=[{"from": 2021, "to": 2021}, {"from": 2023, "to": 2022}]),
+            "backfill[1]: to '2022' is before from '2023'",
+        ),
+        (
+            "population",
+            lambda d: d.update(backfill={"from": 2012, "to": 2019}),
+            "backfill[0]: from '2012' is before start_period '2021'",
+        ),
+        (
+            "police_incidents",
+            lambda d: d.update(end_period="2023-12", backfill={"from": "2021-01", "to": "2024-03"}),
+            "backfill[0]: to '2024-03' is after end_period '2023-12'",
+        ),
+        (
+            "population",
+            lambda d: d.update(backfill={"from": 2021}),
+            "backfill.0.to",
+        ),
+        (
+            "activity_registry",
+            lambda d: d.update(backfill={"from": "2024", "to": "2024"}),
+            "backfill only applies to a feed that owes periods on a calendar",
+        ),
     ],
 )
 def test_contract_mistakes_name_file_key_and_what_is_allowed(city_copy, feed, change, expected):
@@ -214,6 +244,27 @@ def test_check_config_reads_every_quality_rule_file(city_copy, monkeypatch, caps
     assert "rules.0.severity: Input should be 'ERROR' or 'WARN' (got 'FATAL')" in err
     assert "polce_incidents.yaml" in err and "no feed of the city" in err
     assert "population.yml" in err and "never read; rename it" in err
+
+
+def test_history_delivered_late_on_purpose_is_declared_as_backfill(city_copy):
+    # one range without a list, years as YAML numbers; or a list of ranges
+    _edit_contract(city_copy, "population", lambda d: d.update(backfill={"from": 2021, "to": 2023}))
+    _edit_contract(
+        city_copy,
+        "police_incidents",
+        lambda d: d.update(
+            backfill=[{"from": "2021-01", "to": "2021-06"}, {"from": "2022-03", "to": "2022-03"}]
+        ),
+    )
+    city = load_city(city_copy)
+    population = city.contract_by_feed["population"]
+    police = city.contract_by_feed["police_incidents"]
+    assert [(b.first, b.last) for b in population.backfill] == [("2021", "2023")]
+    assert [(b.first, b.last) for b in police.backfill] == [
+        ("2021-01", "2021-06"),
+        ("2022-03", "2022-03"),
+    ]
+    assert city.contract_by_feed["resident_survey"].backfill == []
 
 
 def test_a_feed_that_stopped_declares_its_end_period(city_copy):

@@ -29,7 +29,7 @@ def test_asset_keys_snapshot():
         "resident_survey",
         "youth_participation",
     ]
-    config = ["areas", "feeds", "goals", "indicators", "partners", "targets"]
+    config = ["areas", "feed_backfills", "feeds", "goals", "indicators", "partners", "targets"]
     models = {
         "intermediate": [
             "int_feed_expected_deliveries",

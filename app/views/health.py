@@ -11,7 +11,15 @@ from app.i18n import status, t
 from app.text import md_code
 from app.views.common import require_data
 
-ORDER = {"rejected": 0, "missing": 1, "late": 2, "in grace": 3, "not yet due": 4, "on time": 5}
+ORDER = {
+    "rejected": 0,
+    "missing": 1,
+    "late": 2,
+    "in grace": 3,
+    "not yet due": 4,
+    "on time": 5,
+    "backfill": 6,
+}
 
 
 def feed_table(fh: pd.DataFrame) -> pd.DataFrame:
@@ -87,6 +95,16 @@ def render() -> None:
     else:
         st.warning(t("health.problems", n=len(problems)))
     st.subheader(t("health.feeds"))
+    if "backfill" in fh and fh["backfill"].any():
+        # history sent late on purpose: shown apart from problems, never counted as one
+        backfill = fh[fh["backfill"].astype(bool)]
+        st.caption(
+            t(
+                "health.backfill",
+                n=len(backfill),
+                received=int(backfill["received"].astype(bool).sum()),
+            )
+        )
     st.dataframe(feed_table(fh), hide_index=True, width="stretch")
     st.subheader(t("health.partners"))
     st.dataframe(

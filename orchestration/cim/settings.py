@@ -8,10 +8,13 @@ with ``CIM_CITY`` (default: the bundled demo city).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CITY = REPO_ROOT / "cities" / "demo"
@@ -82,12 +85,52 @@ def pseudonym_key(p: Paths) -> str:
     return key_file.read_text().strip()
 
 
+# Written by the demo generator (cim-demo) into the CIM_HOME it fills: the simulated
+# "today" its deliveries end on, and the city they were made for.
+DEMO_DATE_FILE = "demo_as_of.json"
+
+
+def _city_id(city: Path) -> str | None:
+    try:
+        settings = yaml.safe_load((city / "city.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None  # the city's own validation names what is wrong with it
+    return settings.get("id") if isinstance(settings, dict) else None
+
+
+def judgement_day(home: Path, city: Path, today: dt.date) -> tuple[dt.date, str]:
+    """The day checks and feed health are judged on, and why that day.
+
+    ``CIM_AS_OF`` wins (tests, replays). Otherwise a home filled by the demo generator is
+    judged on the demo's own last day: its deliveries stop there, so judging it on the
+    real date would report months the demo never made as missing. The marker applies only
+    to the city it was generated for: a real city, even run on a home that once held the
+    demo, is judged as of ``today``.
+    """
+    if override := os.environ.get("CIM_AS_OF"):
+        return dt.date.fromisoformat(override), "CIM_AS_OF"
+    marker = home / DEMO_DATE_FILE
+    try:
+        demo = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return today, "today"
+    if isinstance(demo, dict) and demo.get("city") and demo.get("city") == _city_id(city):
+        try:
+            return dt.date.fromisoformat(
+                str(demo.get("as_of"))
+            ), f"the demo's own date, from {marker}"
+        except ValueError:
+            pass
+    return today, "today"
+
+
 def as_of_override() -> str | None:
-    """``CIM_AS_OF``: a day to judge checks and feed health on (tests, demos), or None."""
-    return os.environ.get("CIM_AS_OF") or None
+    """A day other than today to judge checks and feed health on (``CIM_AS_OF``, or the
+    demo's own date in a home the demo generator filled), or None: judge on today."""
+    day, source = judgement_day(cim_home(), city_dir(), dt.date.today())
+    return None if source == "today" else day.isoformat()
 
 
 def as_of() -> dt.date:
-    """The date checks and feed health are judged against: today, or ``CIM_AS_OF``."""
-    override = as_of_override()
-    return dt.date.fromisoformat(override) if override else dt.date.today()
+    """The date checks and feed health are judged against (see ``judgement_day``)."""
+    return judgement_day(cim_home(), city_dir(), dt.date.today())[0]

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cim.settings import DEMO_DATE_FILE
+
 from cim_demo import (
     complaints_xlsx,
     event_csv,
@@ -167,10 +169,27 @@ def generate_demo_city(
     manifest_path.write_text(
         json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+    # The deployment that receives these files is judged on the demo's own "today" (see
+    # cim.settings.judgement_day): its deliveries end there, whatever the real date.
+    demo_date = landing_dir.parent / DEMO_DATE_FILE
+    demo_date.write_text(
+        json.dumps(
+            {
+                "city": manifest["city"],
+                "as_of": manifest["as_of"],
+                "written_by": "cim-demo",
+                "why": "judge this demo city on the day its simulated deliveries end",
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     feeds = manifest["feeds"]
     return {
         "landing_dir": str(landing_dir),
         "manifest": str(manifest_path),
+        "demo_date": str(demo_date),
         "files": {feed: t["files"] for feed, t in feeds.items()},
         "rows": {feed: t["rows"] for feed, t in feeds.items()},
         "seconds": round(time.perf_counter() - started, 2),

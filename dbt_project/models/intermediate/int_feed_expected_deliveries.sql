@@ -1,8 +1,22 @@
 -- The calendar of deliveries each feed owes, from its start period to today, or to its
 -- end period when the feed stopped: one row per feed and period, with the due date and
 -- the end of the grace period from the contract's SLA. Feeds delivered "on change" (a
--- registry) owe nothing on a calendar.
-with feeds as (
+-- registry) owe nothing on a calendar. A period inside one of the contract's backfill
+-- ranges is owed like any other but marked backfill: the partner sends that history late
+-- on purpose, so health never calls it late or missing and rates leave it out.
+with backfills as (
+    select
+        backfills.feed_id,
+        range_start.start_date as first_start,
+        range_end.start_date as last_start
+    from {{ ref('stg_meta__feed_backfills') }} as backfills
+    inner join {{ ref('int_periods') }} as range_start
+        on backfills.first_period = range_start.period_id
+    inner join {{ ref('int_periods') }} as range_end
+        on backfills.last_period = range_end.period_id
+),
+
+feeds as (
     select
         feeds.*,
         feed_start.start_date as first_start,
@@ -29,7 +43,14 @@ owed as (
             end
             + to_days(feeds.due_days) as date
         ) as due_date,
-        feeds.grace_days
+        feeds.grace_days,
+        exists(
+            select 1
+            from backfills
+            where
+                backfills.feed_id = feeds.feed_id
+                and periods.start_date between backfills.first_start and backfills.last_start
+        ) as backfill
     from feeds
     inner join {{ ref('int_periods') }} as periods
         on
@@ -49,5 +70,6 @@ select
     start_date,
     end_date,
     due_date,
-    cast(due_date + to_days(grace_days) as date) as grace_until
+    cast(due_date + to_days(grace_days) as date) as grace_until,
+    backfill
 from owed

@@ -6,6 +6,9 @@
 --   missing      nothing valid arrived and the grace period is over
 --   in grace     past the due date, within the grace period
 --   not yet due  the due date has not come
+--   backfill     a period of the contract's backfill ranges: history the partner sends
+--                late on purpose, owed but never late, missing or reminded (received
+--                says whether it came; rates leave it out)
 with owed as (
     select * from {{ ref('int_feed_expected_deliveries') }}
 ),
@@ -49,16 +52,19 @@ select
     grace_until,
     health_as_of,
     health_as_of >= due_date as expected,
+    backfill,
     delivered_at is not null as received,
-    cast(delivered_at as date) <= grace_until as on_time,
+    -- a backfill has no deadline to meet: neither on time nor late
+    case when not backfill then cast(delivered_at as date) <= grace_until end as on_time,
     case
+        when backfill then 0
         when
             delivered_at is not null
             then greatest(datediff('day', due_date, cast(delivered_at as date)), 0)
         when health_as_of > due_date then datediff('day', due_date, health_as_of)
         else 0
     end as days_late,
-    delivered_at is null and health_as_of > grace_until as missing,
+    not backfill and delivered_at is null and health_as_of > grace_until as missing,
     rejected_files > 0 as rejected,
     versions > 1 as corrected,
     versions,
@@ -66,6 +72,7 @@ select
     rows_rejected,
     delivered_at,
     case
+        when backfill then 'backfill'
         when delivered_at is not null and cast(delivered_at as date) <= grace_until then 'on time'
         when delivered_at is not null then 'late'
         when rejected_files > 0 and health_as_of > due_date then 'rejected'

@@ -1,5 +1,6 @@
 -- Reporting and timeliness, DHIS2-style, over the last 12 deliveries owed (due on or
--- before the build date): one row per partner (feed_id null) and one per feed.
+-- before the build date): one row per partner (feed_id null) and one per feed. Backfill
+-- periods (history sent late on purpose) are left out: they must not lower the rates.
 --   reporting rate = received / expected, on-time rate = received on time / expected
 {% set rates %}
     count(*) as deliveries_expected,
@@ -21,7 +22,7 @@ with ranked as (
             over (partition by partner_id order by due_date desc, feed_id asc)
             as partner_recency
     from {{ ref('fct_feed_health') }}
-    where expected
+    where expected and not backfill
 ),
 
 rates as (

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from cim import periods
 from cim.periods import Grain
@@ -169,6 +169,20 @@ class Placement(Strict):
         return match.expand(self.area)
 
 
+class BackfillRange(Strict):
+    """Periods ``from`` .. ``to`` (inclusive) that the partner delivers late on purpose:
+    history sent at once. They are owed, but never late, missing or reminded."""
+
+    first: str = Field(alias="from")
+    last: str = Field(alias="to")
+
+    # YAML reads ``from: 2012`` as a number; a year period is still meant.
+    @field_validator("first", "last", mode="before")
+    @classmethod
+    def _year_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class Column(Strict):
     name: Identifier
     source: str | None = Field(None, description="header text in the partner's file")
@@ -220,9 +234,18 @@ class FeedContract(Strict):
     sla: Sla
     start_period: str | None = None
     end_period: str | None = Field(None, description="last period owed: a feed that stopped")
+    backfill: list[BackfillRange] = Field(
+        [], description="periods delivered late on purpose: owed, never late or missing"
+    )
     keys: list[Identifier] = []
     columns: list[Column]
     max_file_mb: float | None = Field(None, gt=0)
+
+    # One range may be written without the list around it: ``backfill: {from: .., to: ..}``.
+    @field_validator("backfill", mode="before")
+    @classmethod
+    def _one_range_or_a_list(cls, value: object) -> object:
+        return [value] if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _coherent(self) -> FeedContract:
@@ -282,21 +305,53 @@ class FeedContract(Strict):
         return self.period.column is not None
 
     def _check_lifecycle(self) -> None:
-        """start_period and end_period are periods of the feed's grain, in order."""
+        """start_period, end_period and backfill ranges are periods of the feed's grain,
+        in order; a backfill lies inside what the feed owes."""
         grain = self.period.grain
         index = {}
         for key in ("start_period", "end_period"):
             value = getattr(self, key)
             if value is None or grain == "snapshot":
                 continue
-            index[key] = periods.period_index(value, grain)
-            if index[key] is None or periods.period_at(index[key], grain) != value:
-                example = periods.period_of(dt.date(2024, 1, 1), grain)
-                raise ValueError(f"{key} {value!r} is not a {grain} period (e.g. {example!r})")
+            index[key] = self._period_index(key, value)
         if len(index) == 2 and index["end_period"] < index["start_period"]:
             raise ValueError(
                 f"end_period {self.end_period!r} is before start_period {self.start_period!r}"
             )
+        if not self.backfill:
+            return
+        if grain == "snapshot" or self.sla.cadence == "on_change":
+            raise ValueError(
+                "backfill only applies to a feed that owes periods on a calendar "
+                f"(this one has grain {grain!r} and cadence {self.sla.cadence!r}); remove it"
+            )
+        if self.start_period is None:
+            raise ValueError("backfill needs start_period: the first period the feed owes")
+        for n, backfill in enumerate(self.backfill):
+            first = self._period_index(f"backfill[{n}].from", backfill.first)
+            last = self._period_index(f"backfill[{n}].to", backfill.last)
+            if last < first:
+                raise ValueError(
+                    f"backfill[{n}]: to {backfill.last!r} is before from {backfill.first!r}"
+                )
+            if first < index["start_period"]:
+                raise ValueError(
+                    f"backfill[{n}]: from {backfill.first!r} is before start_period "
+                    f"{self.start_period!r}; move start_period back to the first period owed"
+                )
+            if "end_period" in index and last > index["end_period"]:
+                raise ValueError(
+                    f"backfill[{n}]: to {backfill.last!r} is after end_period "
+                    f"{self.end_period!r}: nothing is owed after it"
+                )
+
+    def _period_index(self, key: str, value: str) -> int:
+        grain = self.period.grain
+        index = periods.period_index(value, grain)
+        if index is None or periods.period_at(index, grain) != value:
+            example = periods.period_of(dt.date(2024, 1, 1), grain)
+            raise ValueError(f"{key} {value!r} is not a {grain} period (e.g. {example!r})")
+        return index
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)

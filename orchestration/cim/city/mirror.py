@@ -21,6 +21,8 @@ CONFIG_TABLES = {
     "due_days INTEGER, grace_days INTEGER, start_period VARCHAR, end_period VARCHAR, "
     "contact_name VARCHAR, "
     "contact_email VARCHAR",
+    # a feed's periods delivered late on purpose (contract key backfill), one row per range
+    "feed_backfills": "feed_id VARCHAR, first_period VARCHAR, last_period VARCHAR",
     "goals": "goal_id VARCHAR PRIMARY KEY, name VARCHAR, description VARCHAR",
     "indicators": "indicator_id VARCHAR PRIMARY KEY, name VARCHAR, definition VARCHAR, "
     "goal_id VARCHAR, owner_partner_id VARCHAR, kind VARCHAR, unit VARCHAR, multiplier DOUBLE, "
@@ -99,6 +101,7 @@ def _rows(city: City) -> dict[str, list[tuple]]:
             )
             for c in city.contracts
         ],
+        "feed_backfills": [(c.feed, b.first, b.last) for c in city.contracts for b in c.backfill],
         "goals": [(g.id, g.name, g.description.strip()) for g in agenda.goals],
         "indicators": [
             (

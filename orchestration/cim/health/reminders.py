@@ -4,7 +4,9 @@ Messages say exactly what is missing or wrong and what to send. They go by SMTP 
 ``CIM_SMTP_HOST`` is set (``CIM_SMTP_PORT``, ``CIM_SMTP_USER``, ``CIM_SMTP_PASSWORD``,
 ``CIM_SMTP_FROM``, ``CIM_SMTP_STARTTLS``), otherwise to the log. ``meta.reminders``
 remembers what was sent, so the same overdue period is not reminded twice within
-``CIM_REMINDER_INTERVAL_DAYS`` (default 7).
+``CIM_REMINDER_INTERVAL_DAYS`` (default 7). A backfill period (a contract's ``backfill``:
+history the partner delivers late on purpose) has its own status in fct_feed_health and
+is never reminded, whether it arrived, was rejected or is still awaited.
 """
 
 from __future__ import annotations

@@ -1,13 +1,19 @@
-"""The feed-health table for a terminal: worst feeds first."""
+"""The feed-health table for a terminal: worst feeds first.
+
+Backfill periods (history a partner delivers late on purpose) are never chased: they get
+a section of their own, received or awaited, and do not count as problems.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import duckdb
 
 _FEEDS = """
 WITH latest AS (
     SELECT *, row_number() OVER (PARTITION BY feed_id ORDER BY due_date DESC) AS recency
-    FROM marts.fct_feed_health WHERE expected
+    FROM marts.fct_feed_health WHERE expected AND NOT backfill
 ), problems AS (
     SELECT feed_id,
            count(*) FILTER (WHERE delivery_status IN ('missing', 'rejected')) AS open_problems
@@ -20,6 +26,14 @@ JOIN marts.fct_partner_health AS p ON p.feed_id = l.feed_id
 JOIN problems AS pr ON pr.feed_id = l.feed_id
 WHERE l.recency = 1
 ORDER BY pr.open_problems DESC, p.on_time_rate, l.days_late DESC, l.feed_id
+"""
+
+_BACKFILLS = """
+SELECT feed_id, min(period_id), max(period_id), count(*), count(*) FILTER (WHERE received)
+FROM marts.fct_feed_health
+WHERE backfill
+GROUP BY feed_id
+ORDER BY feed_id
 """
 
 _PROBLEMS = """
@@ -38,8 +52,10 @@ def health_report(con: duckdb.DuckDBPyConnection) -> str:
     if not feeds:
         return "no feed health yet: run `make pipeline`"
     as_of = feeds[0][-1]
+    # an older snapshot, CIM_AS_OF or a demo home's own date must not pass for today
+    not_today = "" if as_of == dt.date.today() else f"; not today, {dt.date.today()}"
     lines = [
-        f"Feed health on {as_of} (last 12 deliveries owed; worst first)",
+        f"Feed health on {as_of} (last 12 deliveries owed; worst first{not_today})",
         f"{'feed':<25}{'partner':<16}{'latest owed':<13}{'status':<13}{'days late':>10}"
         f"{'reporting':>11}{'on time':>9}{'problems':>10}",
     ]
@@ -54,5 +70,15 @@ def health_report(con: duckdb.DuckDBPyConnection) -> str:
         lines += [
             f"  {feed} {period}: {status}, {late} days after the due date {due}"
             for feed, period, status, late, due in problems
+        ]
+    backfills = con.execute(_BACKFILLS).fetchall()
+    if backfills:
+        lines += [
+            "",
+            "Backfill (history delivered late on purpose; never late, missing or chased):",
+        ]
+        lines += [
+            f"  {feed} {first}..{last}: {received} of {owed} periods received"
+            for feed, first, last, owed, received in backfills
         ]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""Mirror the city folder (areas, partners, feeds, goals, indicators, targets) to meta.*."""
+"""Mirror the city folder (areas, partners, feeds and their backfills, goals, indicators,
+targets) to meta.*."""
 
 import dagster as dg
 

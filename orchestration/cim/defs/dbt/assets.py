@@ -1,5 +1,6 @@
 """The dbt models as Dagster assets, downstream of the ingestion assets they read."""
 
+import datetime as dt
 import functools
 import json
 from collections.abc import Mapping
@@ -22,7 +23,8 @@ class Translator(DagsterDbtTranslator):
 
 
 def build_args() -> list[str]:
-    """``dbt build``; CIM_AS_OF replays feed health on a given day (tests, demos)."""
+    """``dbt build``, judged on today, or on ``CIM_AS_OF`` / the demo's own date
+    (``settings.judgement_day``)."""
     as_of = settings.as_of_override()
     return ["build", *(["--vars", json.dumps({"as_of": as_of})] if as_of else [])]
 
@@ -38,6 +40,10 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         exclude="source:impact+",
     )
     def _mart(context: dg.AssetExecutionContext, dbt: DbtCliResource, deployment: Deployment):
+        day, source = settings.judgement_day(
+            deployment.paths.home, settings.city_dir(), dt.date.today()
+        )
+        context.log.info(f"feed health and checks judged on {day} ({source})")
         with warehouse_env(deployment.paths.warehouse):
             invocation = dbt.cli(build_args(), context=context)
         yield from invocation.stream()
