@@ -163,6 +163,8 @@ def write_city(folder: Path, extra_contract: dict | None = None) -> Path:
         "period": {"grain": "year", "column": "jahr"},
         "sla": {"cadence": "yearly", "due_days": 90, "grace_days": 30},
         "start_period": "2012",
+        # the police sent the history on request in 2026: owed, but not late
+        "backfill": {"from": 2012, "to": 2024},
         "keys": ["lor", "jahr"],
         "columns": [
             {

@@ -262,3 +262,27 @@ def test_a_feed_that_ended_owes_nothing_after_its_end(atlas_run):
         lines = atlas.reports_csv(year).decode().splitlines()[1:]
         expected[str(year)] = sum(int(line.split(",")[1]) for line in lines)
     assert totals == expected
+
+
+def test_health_shows_no_false_late_or_missing_delivery(atlas_run):
+    home, _, _ = atlas_run
+    health = dict(
+        _published(
+            home,
+            "SELECT period_id, delivery_status FROM marts.fct_feed_health "
+            "WHERE feed_id = 'kriminalitaetsatlas'",
+        )
+    )
+    # 2012-2024 sent late on purpose, 2025 in time, 2026 not due yet
+    assert health == {str(y): "backfill" for y in range(2012, 2025)} | {
+        "2025": "on time",
+        "2026": "not yet due",
+    }
+    reminders = _warehouse(home, "SELECT count(*) FROM meta.reminders")
+    assert reminders == [(0,)]
+    rates = _published(
+        home,
+        "SELECT reporting_rate, on_time_rate FROM marts.fct_partner_health "
+        "WHERE partner_id = 'polizei' AND feed_id = 'kriminalitaetsatlas'",
+    )
+    assert rates == [(1.0, 1.0)]
