@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -29,17 +30,22 @@ def feed_table(fh: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+def _items(value: object) -> list:
+    """A list column's value as a list (NULL, read by pandas as NA or None: empty)."""
+    return list(value) if isinstance(value, list | tuple | np.ndarray) else []
+
+
 def placement_table(ledger: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
     """Loaded files whose accepted rows were placed at more than one level: where each
     file's rows count (a pseudo-area at its district, a blank code at the city)."""
     rows = []
     for r in ledger.itertuples():
-        placed = list(r.rows_by_level) if r.rows_by_level is not None else []
+        placed = _items(r.rows_by_level)
         if len({p["area_level"] for p in placed}) < 2:
             continue
         order = {level: n for n, level in enumerate(levels)}
         placed.sort(key=lambda p: order.get(p["area_level"], len(order)))
-        periods = list(r.periods) if r.periods is not None else []
+        periods = _items(r.periods)
         rows.append(
             {
                 t("col.file"): r.original_name,
