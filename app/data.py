@@ -79,9 +79,8 @@ def with_goal_words(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     for column, key in GOAL_TEXT.items():
         if column in frame and "goal_id" in frame:
-            frame[column] = [
-                i18n.goal_text(g, key, v) for g, v in zip(frame["goal_id"], frame[column], strict=True)
-            ]
+            pairs = zip(frame["goal_id"], frame[column], strict=True)
+            frame[column] = [i18n.goal_text(g, key, v) for g, v in pairs]
     return frame
 
 
@@ -91,7 +90,8 @@ def with_area_words(frame: pd.DataFrame, id_column: str = "area_id") -> pd.DataF
     pairs = [(id_column, "area_name"), ("parent_area_id", "parent_area_name")]
     for ids, column in pairs:
         if ids in frame and column in frame:
-            frame[column] = [i18n.area_name(a, v) for a, v in zip(frame[ids], frame[column], strict=True)]
+            pairs = zip(frame[ids], frame[column], strict=True)
+            frame[column] = [i18n.area_name(a, v) for a, v in pairs]
     return frame
 
 
@@ -101,16 +101,17 @@ def indicators() -> pd.DataFrame:
         return frame
     frame = with_goal_words(frame)
     for column, key in INDICATOR_TEXT.items():
-        frame[column] = [
-            i18n.indicator_text(i, key, v) for i, v in zip(frame["indicator_id"], frame[column], strict=True)
-        ]
+        pairs = zip(frame["indicator_id"], frame[column], strict=True)
+        frame[column] = [i18n.indicator_text(i, key, v) for i, v in pairs]
     return frame
 
 
 def indicator_names() -> dict[str, str]:
     """Indicator id -> its name in the reader's language."""
     frame = indicators()
-    return {} if frame.empty else dict(zip(frame["indicator_id"], frame["indicator_name"], strict=True))
+    if frame.empty:
+        return {}
+    return dict(zip(frame["indicator_id"], frame["indicator_name"], strict=True))
 
 
 def areas() -> pd.DataFrame:

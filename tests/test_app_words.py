@@ -84,9 +84,7 @@ def test_german_interface_and_the_city_s_words(german_city, demo_build):
     districts = demo_build.query(
         "SELECT area_id FROM marts.dim_area WHERE area_level = 'district' ORDER BY area_id"
     )
-    assert table[catalog("de")["col.area"]].tolist() == [
-        words["areas"][a] for (a,) in districts
-    ]
+    assert table[catalog("de")["col.area"]].tolist() == [words["areas"][a] for (a,) in districts]
     about = " ".join(m.value for m in at.markdown)
     definition = words["indicators"]["violent_crime_rate"]["definition"].strip()
     assert definition.split()[0] in about and "Zielsetzung" in about

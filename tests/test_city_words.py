@@ -93,9 +93,7 @@ def test_city_languages_must_be_shipped_ones(city_copy, languages, expected):
     with pytest.raises(ConfigError, match=r"city\.yaml") as error:
         load_city(city_copy)
     assert error.value.file == city_copy / "city.yaml"
-    assert any(re.search(expected, p) for p in error.value.problems), (
-        error.value.problems
-    )
+    assert any(re.search(expected, p) for p in error.value.problems), error.value.problems
 
 
 def test_demo_languages_default_first_and_german_offered(demo_city):

@@ -1,6 +1,7 @@
 """What ``cim check-config`` checks beyond ``load_city``: the parts of a city folder that
 are read late in a run (the city's dbt unit tests, the boundaries, the activity
-registry's references) and the files that nothing reads at all.
+registry's references, the city's words in i18n/, read only by the dashboard) and the
+files that nothing reads at all.
 
 A mistake in them used to surface only inside dbt or on the dashboard's map, naming a
 generated file; here each is named by its file, its key and what to do. Every check

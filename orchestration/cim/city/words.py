@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from cim.city.errors import ConfigError, from_validation_error
 from cim.strict import Strict
@@ -90,10 +90,10 @@ class WordsFile(Strict):
     """One language's words. A level may be given as a mapping or, shorter, as its
     singular name; an area as its name."""
 
-    levels: dict[str, LevelWords] = {}
-    areas: dict[str, str] = {}
-    goals: dict[str, GoalWords] = {}
-    indicators: dict[str, IndicatorWords] = {}
+    levels: dict[str, LevelWords] = Field(default_factory=dict)
+    areas: dict[str, str] = Field(default_factory=dict)
+    goals: dict[str, GoalWords] = Field(default_factory=dict)
+    indicators: dict[str, IndicatorWords] = Field(default_factory=dict)
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -198,9 +198,7 @@ def _unknown(kind: str, key: str, known: list[str], home: str) -> str:
     close = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     shown = ", ".join(known[:12]) + (f" and {len(known) - 12} more" if len(known) > 12 else "")
-    return (
-        f"{key!r} is not {kind} of {home}: {hint}correct the key or remove it (known: {shown})"
-    )
+    return f"{key!r} is not {kind} of {home}: {hint}correct the key or remove it (known: {shown})"
 
 
 def check_words(
