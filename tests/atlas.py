@@ -35,6 +35,7 @@ YEARS = list(range(2012, 2020))
 # pseudo-areas: placed at a district, or at the city, never in a neighbourhood
 PSEUDO = {"019900": "01", "029900": "02", "999999": None}
 UNKNOWN = "049999"
+REPORTS_YEARS = [2012, 2013, 2014, 2015]
 HEADER = ["LOR-Schlüssel", "Bezeichnung", "Jahr", "Einwohner", *OFFENCES.values()]
 
 
@@ -69,6 +70,13 @@ def _row(rng: random.Random, code: str, name: str, year: int, residents: str) ->
 def atlas_csv(rows: list[dict[str, str]]) -> bytes:
     lines = [";".join(HEADER)] + [";".join(r[h] for h in HEADER) for r in rows]
     return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def reports_csv(year: int, seed: int = 3) -> bytes:
+    """One year of the citizens' app: reports per district."""
+    rng = random.Random(seed + year)
+    lines = ["bezirk,meldungen", *(f"{d},{rng.randint(20, 400)}" for d in DISTRICTS)]
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def parents() -> dict[str, str | None]:
@@ -114,6 +122,8 @@ def write_city(folder: Path, extra_contract: dict | None = None) -> Path:
             "timezone": "Europe/Berlin",
             "area_levels": ["lor", "bezirk", "stadt"],
             "areas_file": "areas.csv",
+            # files arrive by rsync with their times: the file's time is when it was sent
+            "ingestion": {"receipt_time": "file_mtime"},
         },
     )
     lines = [
@@ -181,6 +191,26 @@ def write_city(folder: Path, extra_contract: dict | None = None) -> Path:
         ],
     } | (extra_contract or {})
     _yaml(folder / "feeds" / "kriminalitaetsatlas.yaml", contract)
+    # the reports of a citizens' app per district, one file a year, switched off after 2015
+    _yaml(
+        folder / "feeds" / "buergermeldungen.yaml",
+        {
+            "feed": "buergermeldungen",
+            "partner": "senat",
+            "description": "Citizens' reports per district and year; the app was closed in 2016.",
+            "file_pattern": "buergermeldungen_*.csv",
+            "format": "csv",
+            "period": {"grain": "year", "from_filename": r"(?P<year>\d{4})"},
+            "sla": {"cadence": "yearly", "due_days": 60, "grace_days": 14},
+            "start_period": str(REPORTS_YEARS[0]),
+            "end_period": str(REPORTS_YEARS[-1]),
+            "keys": ["bezirk"],
+            "columns": [
+                {"name": "bezirk", "type": "area_code", "area_level": "bezirk", "required": True},
+                {"name": "meldungen", "type": "integer", "required": True, "min": 0},
+            ],
+        },
+    )
     _yaml(
         folder / "agenda" / "goals.yaml",
         {"goals": [{"id": "G1", "name": "Weniger Kriminalität", "description": "Fewer offences."}]},
@@ -215,6 +245,21 @@ def write_city(folder: Path, extra_contract: dict | None = None) -> Path:
                     "cadence": "year",
                     "lowest_level": "lor",
                     "numerator": [term | {"sum": "straftaten"}],
+                },
+                {
+                    "id": "meldungen",
+                    "name": "Citizens' reports",
+                    "definition": "Reports made in the citizens' app, per district and year.",
+                    "goal": "G1",
+                    "owner": "senat",
+                    "kind": "count",
+                    "unit": "reports",
+                    "direction": "down",
+                    "cadence": "year",
+                    "lowest_level": "bezirk",
+                    "numerator": [
+                        {"feed": "buergermeldungen", "sum": "meldungen", "area": "bezirk"}
+                    ],
                 },
                 {
                     "id": "raub_rate",

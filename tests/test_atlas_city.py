@@ -50,10 +50,17 @@ def atlas_run(tmp_path_factory: pytest.TempPathFactory):
         history, recent = atlas.atlas_rows(atlas.YEARS), atlas.atlas_rows(RECENT, seed=8)
         first = landing / "kriminalitaetsatlas_2012-2019.csv"
         first.write_bytes(atlas.atlas_csv(history))
+        # the history, sent by the police on request this autumn
+        os.utime(first, (_epoch("2026-11-20"), _epoch("2026-11-20")))
         second = landing / "kriminalitaetsatlas_2020-2025.csv"
         second.write_bytes(atlas.atlas_csv(recent))
         # delivered in time for 2025 (due 90 days after the year, 30 days' grace)
         os.utime(second, (_epoch("2026-03-01"), _epoch("2026-03-01")))
+        for year in atlas.REPORTS_YEARS:
+            # each year delivered in February of the next, in time
+            reports = landing / f"buergermeldungen_{year}.csv"
+            reports.write_bytes(atlas.reports_csv(year))
+            os.utime(reports, (_epoch(f"{year + 1}-02-01"), _epoch(f"{year + 1}-02-01")))
         checked = _cim(env, "check-config")
         assert checked.returncode == 0, checked.stdout + checked.stderr
         done = _cim(env, "pipeline")
@@ -207,7 +214,13 @@ def test_the_dashboard_says_where_rows_were_placed(atlas_run, monkeypatch):
     tables = [d.value for d in at.dataframe]
     placed = next(df for df in tables if "accepted rows per level" in df.columns)
     line = placed[placed["file"] == "kriminalitaetsatlas_2012-2019.csv"].iloc[0]
-    assert line["accepted rows per level"] == "lor 64 · bezirk 16 · stadt 8"
+    # per level, finest first, each under the city's name for the level
+    counts = [part.rsplit(" ", 1) for part in line["accepted rows per level"].split(" · ")]
+    assert [n for _, n in counts] == ["64", "16", "8"]
+    assert [
+        name.lower().endswith(level)
+        for (name, _), level in zip(counts, ["lor", "bezirk", "stadt"], strict=True)
+    ] == [True] * 3
     assert line["periods"] == ", ".join(str(y) for y in atlas.YEARS)
 
     at = go(
@@ -226,3 +239,26 @@ def test_the_dashboard_says_where_rows_were_placed(atlas_run, monkeypatch):
     assert len(notes) == 1 and notes[0].startswith(
         f"{100 * part / total:.0f}% of this total ({part} of {total}, {last}) is not placed below "
     ), notes
+
+
+def test_a_feed_that_ended_owes_nothing_after_its_end(atlas_run):
+    home, _, _ = atlas_run
+    health = _published(
+        home,
+        "SELECT period_id, delivery_status FROM marts.fct_feed_health "
+        "WHERE feed_id = 'buergermeldungen' ORDER BY period_id",
+    )
+    assert health == [(str(y), "on time") for y in atlas.REPORTS_YEARS]
+    totals = dict(
+        _published(
+            home,
+            "SELECT period_id, numerator FROM marts.fct_indicator_values "
+            "WHERE indicator_id = 'meldungen' AND area_id = ?",
+            [atlas.CITY],
+        )
+    )
+    expected = {}
+    for year in atlas.REPORTS_YEARS:
+        lines = atlas.reports_csv(year).decode().splitlines()[1:]
+        expected[str(year)] = sum(int(line.split(",")[1]) for line in lines)
+    assert totals == expected

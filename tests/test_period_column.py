@@ -266,7 +266,8 @@ def _agenda_all(folder: Path, change) -> None:
     path = folder / "agenda" / "indicators.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     for ind in data["indicators"]:
-        change(ind)
+        if ind["numerator"][0]["feed"] == FEED:
+            change(ind)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
@@ -307,3 +308,16 @@ def test_replay_and_withdrawal_keep_each_period_with_its_delivery(city: Atlas):
     assert _sources(city) == {str(y): history for y in atlas.YEARS}
     graffiti = city.all(f"SELECT sum(graffiti) FROM raw.{FEED} WHERE _period = '2019'")[0][0]
     assert graffiti == atlas.expected_totals(atlas.atlas_rows(), "graffiti")[(atlas.CITY, "2019")]
+
+
+def test_every_broken_contract_is_named_at_once(city_dir: Path):
+    _rewrite(city_dir, lambda c: c["period"].update(grain="snapshot"))
+    reports = city_dir / "feeds" / "buergermeldungen.yaml"
+    data = yaml.safe_load(reports.read_text(encoding="utf-8"))
+    data["partner"] = "feuerwehr"
+    reports.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_city(city_dir)
+    message = str(caught.value)
+    assert "buergermeldungen.yaml: partner: 'feuerwehr' is not in partners.yaml" in message
+    assert f"{FEED}.yaml: period: period.column needs a grain with a calendar" in message

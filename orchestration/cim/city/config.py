@@ -248,10 +248,20 @@ def load_city(folder: Path) -> City:
             partners_file, ["partners: expected a list of partners (id, name, contact)"]
         )
     partner_ids = {p.id for p in partners}
-    contracts = [
-        _load_contract(f, settings.area_levels, partner_ids, areas)
-        for f in sorted((folder / "feeds").glob("*.yaml"))
-    ]
+    contracts, broken = [], []
+    for file in sorted((folder / "feeds").glob("*.yaml")):
+        # every broken contract at once: a city onboarding several feeds fixes them in one go
+        try:
+            contracts.append(_load_contract(file, settings.area_levels, partner_ids, areas))
+        except ConfigError as exc:
+            broken.append(exc)
+    if len(broken) == 1:
+        raise broken[0]
+    if broken:
+        raise ConfigError(
+            folder / "feeds",
+            [f"{exc.file.name}: {problem}" for exc in broken for problem in exc.problems],
+        )
     if not contracts:
         raise ConfigError(folder / "feeds", ["no feed contracts (feeds/*.yaml) found"])
     agenda = _load_agenda(folder / "agenda")
