@@ -16,6 +16,8 @@ from cim import settings
 from cim.publish import connect_published
 from cim.publish.reader import CURRENT
 
+from app import i18n
+
 
 def _paths() -> settings.Paths:
     return settings.Paths(settings.cim_home())
@@ -65,12 +67,62 @@ def manifest() -> dict:
     return raw if isinstance(raw, dict) else json.loads(raw)
 
 
+# The snapshot holds the agenda's and the areas file's text, in the one language they are
+# written in; every page reads names through these functions, which put the city's own
+# words in the reader's language over them (app.i18n, cities/<city>/i18n/<lang>.yaml).
+INDICATOR_TEXT = {"indicator_name": "name", "unit": "unit", "definition": "definition"}
+GOAL_TEXT = {"goal_name": "name", "goal_description": "description"}
+
+
+def with_goal_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """``goal_name`` / ``goal_description`` of each row in the reader's language."""
+    frame = frame.copy()
+    for column, key in GOAL_TEXT.items():
+        if column in frame and "goal_id" in frame:
+            pairs = zip(frame["goal_id"], frame[column], strict=True)
+            frame[column] = [i18n.goal_text(g, key, v) for g, v in pairs]
+    return frame
+
+
+def with_area_words(frame: pd.DataFrame, id_column: str = "area_id") -> pd.DataFrame:
+    """``area_name`` (and ``parent_area_name``) of each row in the reader's language."""
+    frame = frame.copy()
+    pairs = [(id_column, "area_name"), ("parent_area_id", "parent_area_name")]
+    for ids, column in pairs:
+        if ids in frame and column in frame:
+            pairs = zip(frame[ids], frame[column], strict=True)
+            frame[column] = [i18n.area_name(a, v) for a, v in pairs]
+    return frame
+
+
 def indicators() -> pd.DataFrame:
-    return query("SELECT * FROM marts.dim_indicator ORDER BY goal_id, indicator_id")
+    frame = query("SELECT * FROM marts.dim_indicator ORDER BY goal_id, indicator_id")
+    if frame.empty:
+        return frame
+    frame = with_goal_words(frame)
+    for column, key in INDICATOR_TEXT.items():
+        pairs = zip(frame["indicator_id"], frame[column], strict=True)
+        frame[column] = [i18n.indicator_text(i, key, v) for i, v in pairs]
+    return frame
+
+
+def indicator_names() -> dict[str, str]:
+    """Indicator id -> its name in the reader's language."""
+    frame = indicators()
+    if frame.empty:
+        return {}
+    return dict(zip(frame["indicator_id"], frame["indicator_name"], strict=True))
 
 
 def areas() -> pd.DataFrame:
-    return query("SELECT * FROM marts.dim_area ORDER BY area_depth, area_id")
+    frame = query("SELECT * FROM marts.dim_area ORDER BY area_depth, area_id")
+    return frame if frame.empty else with_area_words(frame)
+
+
+def activities() -> pd.DataFrame:
+    """The activity registry with each action's goal in the reader's language."""
+    frame = table("marts.fct_activities")
+    return frame if frame.empty else with_goal_words(frame)
 
 
 def city_area_id() -> str | None:
@@ -162,7 +214,7 @@ def breakdown(indicator_id: str, period_id: str, area_level: str) -> pd.DataFram
         ORDER BY v.area_id
         """,
         (indicator_id, period_id, area_level),
-    )
+    ).pipe(with_area_words)
 
 
 def periods_for(indicator_id: str, period_type: str) -> list[str]:

@@ -1,14 +1,26 @@
-"""Translations: every label comes from app/i18n/<lang>.yaml (English is the fallback)."""
+"""Translations: interface labels come from app/i18n/<lang>.yaml (English is the fallback);
+the city's own words (level, area, goal and indicator names, units, definitions) from the
+city folder's i18n/<lang>.yaml (``cim.city.words``).
+
+The languages offered are city.yaml's ``languages``, the first the default. The city's
+files are read when they change (cached on their modification times), so an edited word
+shows on the next page load without a pipeline run.
+"""
 
 from __future__ import annotations
 
-from functools import cache
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from pathlib import Path
 
 import streamlit as st
 import yaml
+from cim import settings
+from cim.city.config import load_settings
+from cim.city.errors import ConfigError
+from cim.city.words import INTERFACE_LANGUAGES, CityWords, load_words, readable, words_files
 
-LANGS = {"en": "English", "nl": "Nederlands", "fr": "Français"}
+LANGS = INTERFACE_LANGUAGES
 FOLDER = Path(__file__).with_name("i18n")
 
 
@@ -17,9 +29,44 @@ def catalog(lang: str) -> dict[str, str]:
     return yaml.safe_load((FOLDER / f"{lang}.yaml").read_text(encoding="utf-8")) or {}
 
 
+@dataclass(frozen=True)
+class CityText:
+    languages: list[str]
+    words: CityWords = field(default_factory=CityWords)
+    problems: list[str] = field(default_factory=list)
+
+
+def _signature(folder: Path) -> tuple:
+    """What the city's text depends on: city.yaml and the words files, by mtime."""
+    files = [folder / "city.yaml", *words_files(folder)]
+    return tuple((str(f), f.stat().st_mtime_ns) for f in files if f.is_file())
+
+
+@lru_cache(maxsize=8)
+def _city_text(folder: str, signature: tuple) -> CityText:
+    try:
+        languages = load_settings(Path(folder)).languages
+    except ConfigError as exc:
+        # the dashboard still serves the published figures; check-config names the fix
+        return CityText(list(LANGS), problems=[str(exc)])
+    words = load_words(Path(folder), languages)
+    return CityText(languages, words, [str(e) for e in words.errors])
+
+
+def city_text() -> CityText:
+    folder = settings.city_dir()
+    return _city_text(str(folder), _signature(folder))
+
+
+def languages() -> list[str]:
+    """The interface languages of the city, the default first."""
+    return city_text().languages
+
+
 def lang() -> str:
-    value = st.session_state.get("lang") or st.query_params.get("lang") or "en"
-    return value if value in LANGS else "en"
+    offered = languages()
+    value = st.session_state.get("lang") or st.query_params.get("lang") or offered[0]
+    return value if value in offered else offered[0]
 
 
 def t(key: str, **kwargs: object) -> str:
@@ -32,3 +79,42 @@ def status(value: object) -> str:
     if not isinstance(value, str) or not value:
         return t("status.none")
     return t("status." + value.replace(" ", "_"))
+
+
+def _given(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def level_name(level: object, plural: bool = False) -> str:
+    """An area level in the reader's language: the city's word, else the interface's word
+    for the common level names (district, ...), else the id made readable; never a key."""
+    code = lang()
+    found = city_text().words.level(str(level), code, plural)
+    return found or catalog(code).get(f"level.{level}") or readable(level)
+
+
+def area_name(area_id: object, default: object) -> str:
+    """An area's name in the reader's language, else the areas file's name."""
+    found = city_text().words.area(str(area_id), lang())
+    return found or (str(default) if _given(default) else readable(area_id))
+
+
+def goal_text(goal_id: object, key: str, default: object) -> object:
+    """A goal's ``name`` or ``description`` in the reader's language, else the agenda's."""
+    found = city_text().words.goal(str(goal_id), key, lang())
+    if found:
+        return found
+    if key == "name" and not _given(default):
+        return readable(goal_id)
+    return default
+
+
+def indicator_text(indicator_id: object, key: str, default: object) -> object:
+    """An indicator's ``name``, ``unit`` or ``definition`` in the reader's language, else
+    the agenda's."""
+    found = city_text().words.indicator(str(indicator_id), key, lang())
+    if found:
+        return found
+    if key == "name" and not _given(default):
+        return readable(indicator_id)
+    return default

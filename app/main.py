@@ -17,24 +17,31 @@ import streamlit as st
 
 from app import i18n
 from app.i18n import t
+from app.text import md
 from app.views import PAGES, page
 
 LEGACY_PAGE_PARAM = "page"
 
 
 def language_selector() -> None:
-    langs = list(i18n.LANGS)
-    wanted = st.query_params.get("lang", "en")
-    st.sidebar.radio(
-        "Language · Taal · Langue",
-        langs,
-        index=langs.index(wanted) if wanted in langs else 0,
-        format_func=lambda code: code.upper(),
-        horizontal=True,
-        key="lang",
-    )
+    """The city's languages (city.yaml), the default first; the label says "language" in
+    each of them, so a reader finds it whichever language the page is in."""
+    langs = i18n.languages()
+    if len(langs) > 1:
+        wanted = st.query_params.get("lang", langs[0])
+        label = " · ".join(dict.fromkeys(i18n.catalog(code)["app.language"] for code in langs))
+        st.sidebar.radio(
+            label,
+            langs,
+            index=langs.index(wanted) if wanted in langs else 0,
+            format_func=lambda code: code.upper(),
+            horizontal=True,
+            key="lang",
+        )
     # native navigation clears the query string; the widget's value survives it
     st.query_params["lang"] = i18n.lang()
+    for problem in i18n.city_text().problems:
+        st.sidebar.warning(t("app.city_words_problem", problem=md(problem)))
 
 
 def follow_legacy_link(pages: dict[str, st.Page], current: st.Page) -> None:

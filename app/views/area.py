@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import data
-from app.i18n import status, t
+from app.i18n import level_name, status, t
 from app.views.common import good_change, require_data, url_select
 
 
@@ -61,7 +61,7 @@ def render() -> None:
         return
     areas = data.areas()
     sub = areas[areas["area_depth"] > 0]
-    labels = {r.area_id: f"{r.area_name} ({t('level.' + r.area_level)})" for r in sub.itertuples()}
+    labels = {r.area_id: f"{r.area_name} ({level_name(r.area_level)})" for r in sub.itertuples()}
     area_id = url_select("area", t("area.pick"), list(labels), labels)
     city = data.city_area_id()
     st.caption(t("area.explain"))

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import data
-from app.i18n import status, t
+from app.i18n import level_name, status, t
 from app.text import md_code
 from app.views.common import require_data
 
@@ -60,7 +60,7 @@ def placement_table(ledger: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
                 t("col.feed"): r.feed,
                 t("col.periods"): ", ".join(periods),
                 t("col.placed"): " · ".join(
-                    f"{t('level.' + p['area_level'])} {data.fmt(p['row_count'], 0)}" for p in placed
+                    f"{level_name(p['area_level'])} {data.fmt(p['row_count'], 0)}" for p in placed
                 ),
             }
         )

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import data, export
-from app.i18n import status, t
+from app.i18n import level_name, status, t
 from app.text import html_text, md, md_code
 from app.views.common import (
     NEUTRAL,
@@ -28,7 +28,7 @@ MAP_CONFIG = {"topojsonURL": EMPTY_TOPOJSON, "displaylogo": False}
 
 
 def area_labels(areas: pd.DataFrame) -> dict[str, str]:
-    return {r.area_id: f"{r.area_name} ({t('level.' + r.area_level)})" for r in areas.itertuples()}
+    return {r.area_id: f"{r.area_name} ({level_name(r.area_level)})" for r in areas.itertuples()}
 
 
 def trend_figure(s: pd.DataFrame, ind: pd.Series, prog: pd.Series | None) -> go.Figure:
@@ -116,7 +116,7 @@ def not_placed_note(s: pd.DataFrame, ind: pd.Series, area_level: str) -> str | N
         amount=data.fmt(part, digits),
         total=data.fmt(total, digits),
         period=last["period_id"],
-        level=t("level." + area_level),
+        level=level_name(area_level),
     )
 
 
@@ -211,7 +211,7 @@ def render() -> None:
         cols[3].metric(t("col.status"), status(prog["status"]))
     s = data.series(ind_id, area_id, ind["cadence"])
     if s.empty:
-        st.info(t("indicator.no_series", level=t("level." + ind["lowest_level"])))
+        st.info(t("indicator.no_series", level=level_name(ind["lowest_level"])))
     else:
         st.plotly_chart(trend_figure(s, ind, prog), width="stretch")
         level = areas.loc[areas["area_id"] == area_id, "area_level"]
@@ -238,7 +238,7 @@ def render() -> None:
             t("indicator.level"),
             levels,
             index=len(levels) - 1,
-            format_func=lambda lv: t("level." + lv),
+            format_func=lambda lv: level_name(lv, plural=True),
             horizontal=True,
             key="breakdown_level",
         )

@@ -104,8 +104,10 @@ def render() -> None:
     city = data.city_area_id()
     stale = stale_inputs(city) if city else pd.DataFrame()
     if not stale.empty:
+        names = data.indicator_names()
         items = ", ".join(
-            f"{md(r.indicator_name)} {r.period_id} ({data.fmt_pct(r.input_completeness)})"
+            f"{md(names.get(r.indicator_id, r.indicator_name))} {r.period_id} "
+            f"({data.fmt_pct(r.input_completeness)})"
             for r in stale.itertuples()
         )
         st.warning(t("overview.stale_inputs", items=items))

@@ -49,7 +49,7 @@ def render() -> None:
     st.title(t("page.partners"))
     if not require_data():
         return
-    acts = data.table("marts.fct_activities").sort_values(["goal_id", "start_date"])
+    acts = data.activities().sort_values(["goal_id", "start_date"])
     partners = sorted(acts["partner_name"].dropna().unique())
     pick = st.multiselect(t("partners.filter"), partners)
     if pick:

@@ -18,11 +18,12 @@ from typing import Literal, TypeVar
 
 import duckdb
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from cim.city.agenda import Agenda, check_agenda
 from cim.city.contracts import AREA_TYPES, Column, Contact, FeedContract, Identifier
 from cim.city.errors import ConfigError, from_validation_error
+from cim.city.words import INTERFACE_LANGUAGES
 from cim.impact.settings import ImpactSettings  # one model for city.yaml and the estimator
 from cim.strict import Strict
 
@@ -70,13 +71,28 @@ class CitySettings(Strict):
     name: str
     country: str = ""
     timezone: str = "UTC"
-    languages: list[str] = ["en"]
+    # the dashboard's interface languages, the first the default; the city's own words
+    # per language are in i18n/<lang>.yaml (cim.city.words)
+    languages: list[str] = Field(["en"], min_length=1)
     area_levels: list[Identifier] = Field(min_length=1)
     areas_file: str = "areas.csv"
     boundaries_file: str | None = None
     max_file_mb: float = Field(512, gt=0)
     ingestion: IngestionSettings = IngestionSettings()
     impact: ImpactSettings = ImpactSettings()
+
+    @field_validator("languages")
+    @classmethod
+    def _shipped_languages(cls, value: list[str]) -> list[str]:
+        shipped = ", ".join(INTERFACE_LANGUAGES)
+        if unknown := [code for code in value if code not in INTERFACE_LANGUAGES]:
+            raise ValueError(
+                f"{unknown} not among the languages the dashboard ships ({shipped}): write "
+                "their two-letter codes in lower case, or remove them"
+            )
+        if dupes := sorted({code for code in value if value.count(code) > 1}):
+            raise ValueError(f"{dupes} listed twice: name each language once")
+        return value
 
 
 class City(Strict):
@@ -210,10 +226,16 @@ def _check_placement(column: Column, city_levels: list[str], areas: list[Area]) 
     return problems
 
 
+def load_settings(folder: Path) -> CitySettings:
+    """city.yaml alone (the dashboard needs its languages, not the whole city checked)."""
+    file = Path(folder) / "city.yaml"
+    return _parse(CitySettings, file, _read_yaml(file))
+
+
 def load_city(folder: Path) -> City:
     """Read and cross-check a city folder; raise ConfigError naming file and key."""
     folder = Path(folder)
-    settings = _parse(CitySettings, folder / "city.yaml", _read_yaml(folder / "city.yaml"))
+    settings = load_settings(folder)
     areas = _load_areas(folder / settings.areas_file, settings.area_levels)
     partners_file = folder / "partners.yaml"
     partners_data = _read_yaml(partners_file).get("partners") or []

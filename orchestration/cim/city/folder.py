@@ -1,6 +1,7 @@
 """What ``cim check-config`` checks beyond ``load_city``: the parts of a city folder that
 are read late in a run (the city's dbt unit tests, the boundaries, the activity
-registry's references) and the files that nothing reads at all.
+registry's references, the city's words in i18n/, read only by the dashboard) and the
+files that nothing reads at all.
 
 A mistake in them used to surface only inside dbt or on the dashboard's map, naming a
 generated file; here each is named by its file, its key and what to do. Every check
@@ -18,6 +19,8 @@ import yaml
 
 from cim.city.config import City
 from cim.city.errors import ConfigError
+from cim.city.words import FOLDER as WORDS_FOLDER
+from cim.city.words import check_words, words_files
 from cim.mart import codegen
 from cim.settings import DEFAULT_CITY
 
@@ -47,8 +50,23 @@ def check_folder(city: City, dbt_dir: Path = codegen.DBT_DIR) -> FolderReport:
         if file.suffix in (".yml", ".yaml") and file.is_file():
             report.error(file, check_unit_tests(city, file, dbt_dir))
     check_boundaries(city, report)
+    for file, problems in city_words_problems(city).items():
+        report.error(file, problems)
     report.warnings += unread_files(city)
     return report
+
+
+def city_words_problems(city: City) -> dict[Path, list[str]]:
+    """The words files of ``i18n/`` against the city's languages, levels, areas and agenda."""
+    return check_words(
+        city.folder,
+        city.settings.languages,
+        city.settings.area_levels,
+        [a.area_code for a in city.areas],
+        [g.id for g in city.agenda.goals],
+        [i.id for i in city.agenda.indicators],
+        city.settings.areas_file,
+    )
 
 
 def check_activities(city: City) -> list[str]:
@@ -233,6 +251,8 @@ def read_files(city: City) -> set[Path]:
     read |= {folder / "agenda" / f"{key}.yaml" for key in AGENDA_FILES}
     # a .yaml of dbt/ and a .yml of expectations/ are errors of their own check already
     read |= set((folder / "dbt").glob("*.y*ml")) | set((folder / "expectations").glob("*.y*ml"))
+    # the words files (i18n/*.yaml); a misnamed one is an error of check_words already
+    read |= set(words_files(folder))
     if city.settings.boundaries_file:
         read.add(folder / city.settings.boundaries_file)
     if folder == DEFAULT_CITY.resolve():
@@ -257,6 +277,8 @@ def unread_files(city: City) -> list[str]:
             why = f"only {path.stem}.yaml would be read: rename it"
         elif relative.parts[0] == "agenda":
             why = f"the agenda's files are {', '.join(f'{k}.yaml' for k in AGENDA_FILES)}"
+        elif relative.parts[0] == WORDS_FOLDER:
+            why = "the city's words are i18n/<language>.yaml, e.g. i18n/de.yaml"
         elif relative.suffix == ".geojson":
             why = "city.yaml's boundaries_file names another file (or none): name this one"
         warnings.append(f"{path}: no part of a run reads this file ({why})")
