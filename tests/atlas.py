@@ -121,6 +121,7 @@ def write_city(folder: Path, extra_contract: dict | None = None) -> Path:
             "country": "DE",
             "timezone": "Europe/Berlin",
             "area_levels": ["lor", "bezirk", "stadt"],
+            "languages": ["de", "en"],
             "areas_file": "areas.csv",
             # files arrive by rsync with their times: the file's time is when it was sent
             "ingestion": {"receipt_time": "file_mtime"},
@@ -280,6 +281,29 @@ def write_city(folder: Path, extra_contract: dict | None = None) -> Path:
                     "denominator": term | {"sum": "einwohner"},
                 },
             ]
+        },
+    )
+    # the city's own words: its levels in German and English
+    (folder / "i18n").mkdir()
+    _yaml(
+        folder / "i18n" / "de.yaml",
+        {
+            "levels": {
+                "lor": {"name": "Planungsraum", "plural": "Planungsräume"},
+                "bezirk": {"name": "Bezirk", "plural": "Bezirke"},
+                "stadt": {"name": "Stadt", "plural": "Städte"},
+            },
+            "indicators": {"straftaten": {"name": "Straftaten insgesamt", "unit": "Fälle"}},
+        },
+    )
+    _yaml(
+        folder / "i18n" / "en.yaml",
+        {
+            "levels": {
+                "lor": {"name": "planning area", "plural": "planning areas"},
+                "bezirk": {"name": "district", "plural": "districts"},
+                "stadt": {"name": "city", "plural": "cities"},
+            }
         },
     )
     _yaml(folder / "agenda" / "targets.yaml", {"targets": []})

@@ -65,7 +65,7 @@ def atlas_run(tmp_path_factory: pytest.TempPathFactory):
         assert checked.returncode == 0, checked.stdout + checked.stderr
         done = _cim(env, "pipeline")
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        yield home, history + recent, done.stdout
+        yield home, history + recent, done.stdout, city
     finally:
         # the run rewrote the dbt project's generated models: give them back to the demo
         restore = {k: v for k, v in os.environ.items() if k != "CIM_CITY"}
@@ -90,7 +90,7 @@ def _warehouse(home: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 @pytest.mark.parametrize("indicator", ["graffiti", "straftaten"])
 def test_every_published_total_equals_the_files(atlas_run, indicator):
-    home, rows, _ = atlas_run
+    home, rows, *_ = atlas_run
     expected = atlas.expected_totals(rows, indicator)
     published = _published(
         home,
@@ -113,7 +113,7 @@ def test_every_published_total_equals_the_files(atlas_run, indicator):
 
 
 def test_a_rate_takes_its_denominator_from_the_same_file(atlas_run):
-    home, rows, _ = atlas_run
+    home, rows, *_ = atlas_run
     residents = atlas.expected_totals(rows, "einwohner")
     robberies = atlas.expected_totals(rows, "raub")
     published = _published(
@@ -128,7 +128,7 @@ def test_a_rate_takes_its_denominator_from_the_same_file(atlas_run):
 
 
 def test_the_part_not_placed_below_each_level_is_published(atlas_run):
-    home, rows, _ = atlas_run
+    home, rows, *_ = atlas_run
     placed = {
         (code, row["Jahr"]): int(row["Graffiti"])
         for row in rows
@@ -173,7 +173,7 @@ def test_the_part_not_placed_below_each_level_is_published(atlas_run):
 
 
 def test_the_ledger_lists_periods_and_levels_and_keeps_the_unknown_code(atlas_run):
-    home, _, printed = atlas_run
+    home, _, printed, _ = atlas_run
     ledger = _warehouse(
         home,
         "SELECT original_name, status, period, periods, rows_read, rows_accepted, "
@@ -201,48 +201,58 @@ def test_the_ledger_lists_periods_and_levels_and_keeps_the_unknown_code(atlas_ru
     assert len(reasons) == 1 and f"'{atlas.UNKNOWN}' is not a known lor code" in reasons[0][0]
 
 
-def test_the_dashboard_says_where_rows_were_placed(atlas_run, monkeypatch):
-    """The health page lists each file's rows per level; the indicator page says how much
-    of the city's total the police placed in no district."""
+def test_the_dashboard_says_where_rows_were_placed_in_the_citys_words(atlas_run, monkeypatch):
+    """German first, as city.yaml says: the health page lists each file's rows per level
+    under the city's names for its levels; the indicator page says how much of the city's
+    total the police placed in no district. In English, the city's English words."""
     from streamlit.testing.v1 import AppTest
 
     from tests.test_app import APP, go
 
-    home, rows, _ = atlas_run
+    home, rows, _, city = atlas_run
     monkeypatch.setenv("CIM_HOME", str(home))
-    at = go(AppTest.from_file(APP, default_timeout=60), "health")
-    tables = [d.value for d in at.dataframe]
-    placed = next(df for df in tables if "accepted rows per level" in df.columns)
-    line = placed[placed["file"] == "kriminalitaetsatlas_2012-2019.csv"].iloc[0]
-    # per level, finest first, each under the city's name for the level
-    counts = [part.rsplit(" ", 1) for part in line["accepted rows per level"].split(" · ")]
-    assert [n for _, n in counts] == ["64", "16", "8"]
-    assert [
-        name.lower().endswith(level)
-        for (name, _), level in zip(counts, ["lor", "bezirk", "stadt"], strict=True)
-    ] == [True] * 3
-    assert line["periods"] == ", ".join(str(y) for y in atlas.YEARS)
+    monkeypatch.setenv("CIM_CITY", str(city))
+    history = "kriminalitaetsatlas_2012-2019.csv"
+    for lang, column, placed in [
+        ("de", "angenommene Zeilen je Ebene", "Planungsraum 64 · Bezirk 16 · Stadt 8"),
+        ("en", "accepted rows per level", "planning area 64 · district 16 · city 8"),
+    ]:
+        params = {"lang": lang} if lang != "de" else {}
+        at = go(AppTest.from_file(APP, default_timeout=60), "health", **params)
+        table = next(d.value for d in at.dataframe if column in d.value.columns)
+        file_column = table.columns[0]
+        line = table[table[file_column] == history].iloc[0]
+        assert line[column] == placed
+        assert line.iloc[2] == ", ".join(str(y) for y in atlas.YEARS)
 
-    at = go(
-        AppTest.from_file(APP, default_timeout=60),
-        "indicator",
-        indicator="graffiti",
-        area=atlas.CITY,
-    )
     last = str(max(atlas.YEARS + RECENT))
     part = next(
         int(r["Graffiti"]) for r in rows if (r["LOR-Schlüssel"], r["Jahr"]) == ("999999", last)
     )
     total = atlas.expected_totals(rows, "graffiti")[(atlas.CITY, last)]
-    notes = [c.value for c in at.caption if "not placed below" in c.value]
-    # the level's name is the city's word for it (see the city's i18n files)
-    assert len(notes) == 1 and notes[0].startswith(
-        f"{100 * part / total:.0f}% of this total ({part} of {total}, {last}) is not placed below "
-    ), notes
+    share = f"{100 * part / total:.0f}%"
+    for lang, said in [
+        (
+            "de",
+            f"{share} dieser Summe ({part} von {total}, {last}) ist unterhalb der Ebene "
+            "Stadt nicht zugeordnet",
+        ),
+        ("en", f"{share} of this total ({part} of {total}, {last}) is not placed below city level"),
+    ]:
+        params = {"lang": lang} if lang != "de" else {}
+        at = go(
+            AppTest.from_file(APP, default_timeout=60),
+            "indicator",
+            indicator="graffiti",
+            area=atlas.CITY,
+            **params,
+        )
+        notes = [c.value for c in at.caption if said in c.value]
+        assert len(notes) == 1, [c.value for c in at.caption]
 
 
 def test_a_feed_that_ended_owes_nothing_after_its_end(atlas_run):
-    home, _, _ = atlas_run
+    home, *_ = atlas_run
     health = _published(
         home,
         "SELECT period_id, delivery_status FROM marts.fct_feed_health "
@@ -265,7 +275,7 @@ def test_a_feed_that_ended_owes_nothing_after_its_end(atlas_run):
 
 
 def test_health_shows_no_false_late_or_missing_delivery(atlas_run):
-    home, _, _ = atlas_run
+    home, *_ = atlas_run
     health = dict(
         _published(
             home,
