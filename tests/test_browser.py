@@ -134,7 +134,7 @@ def test_every_page_renders_in_chromium(app_url, page, demo_build):
     assert len(list(SHOTS.glob("*.png"))) >= len(PAGES)
 
 
-@pytest.mark.parametrize("lang", ["en", "nl", "fr"])
+@pytest.mark.parametrize("lang", ["en", "nl", "fr", "de"])
 def test_sidebar_navigation_reaches_every_page_in_each_language(app_url, page, lang):
     page.goto(f"{app_url}/?lang={lang}", wait_until="networkidle")
     shows(page, DEFAULT, lang)
