@@ -198,7 +198,7 @@ def _agenda(folder: Path, change) -> None:
 
 def test_a_snapshot_feed_behind_a_yearly_indicator_is_refused_with_the_fix(city_dir: Path):
     # what the crime atlas looked like before: a year column, but grain snapshot
-    _rewrite(city_dir, lambda c: c.update(period={"grain": "snapshot"}))
+    _rewrite(city_dir, lambda c: c.update(period={"grain": "snapshot"}, backfill=[]))
     with pytest.raises(ConfigError) as caught:
         load_city(city_dir)
     message = str(caught.value)
@@ -236,6 +236,7 @@ def test_a_period_column_reads_its_grain(
     city_dir: Path, tmp_path, monkeypatch, column, grain, written, expected
 ):
     def to_grain(contract: dict) -> None:
+        contract.pop("backfill")
         contract["period"]["grain"] = grain
         contract["sla"]["cadence"] = "monthly"
         contract["start_period"] = None
