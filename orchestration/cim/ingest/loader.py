@@ -505,46 +505,30 @@ class FeedRunner:
     def _replace_period(
         self, contract: FeedContract, outcome: FileOutcome, columns: list[str], load_id: str
     ) -> None:
-        """A delivery for a period replaces that period's rows; older versions stay archived."""
-        table = store.raw_table(contract.feed)
-        if contract.periods_from_rows:
-            self._replace_periods(contract, outcome, columns, load_id)
-            return
-        self.con.execute(f"DELETE FROM {table} WHERE _period = ?", [outcome.period])
-        self.con.execute(
-            "UPDATE meta.file_ledger SET status = 'superseded', superseded_by = ? "
-            "WHERE feed = ? AND period = ? AND status = 'loaded'",
-            [load_id, contract.feed, outcome.period],
-        )
-        names = ", ".join([*columns, "_period", "_file_sha256", "_row_number", "_load_id"])
-        self.con.execute(
-            f"INSERT INTO {table} ({names}) SELECT {', '.join(columns)}, ?, ?, _row_number, ? "
-            "FROM checked WHERE len(_errors) = 0",
-            [outcome.period, outcome.sha256, load_id],
-        )
+        """A delivery replaces the rows of each period it holds (the file name's period, or
+        those its rows say); older versions stay archived.
 
-    def _replace_periods(
-        self, contract: FeedContract, outcome: FileOutcome, columns: list[str], load_id: str
-    ) -> None:
-        """A file whose rows say their periods replaces each period it holds, and only those.
-
-        An earlier delivery all of whose periods the file replaces is superseded; one that
-        keeps some periods stays in force for them (health counts a second version of
-        each period the file replaced).
+        An earlier delivery all of whose periods this one replaces is superseded; one that
+        keeps some periods (a multi-year file, one year of it corrected) stays in force for
+        them, and health counts a second version of each period replaced.
         """
         table = store.raw_table(contract.feed)
-        self.con.execute(f"DELETE FROM {table} WHERE list_contains(?, _period)", [outcome.periods])
+        from_rows = contract.periods_from_rows
+        held = outcome.periods if from_rows else [outcome.period]
+        self.con.execute(f"DELETE FROM {table} WHERE list_contains(?, _period)", [held])
         self.con.execute(
             "UPDATE meta.file_ledger SET status = 'superseded', superseded_by = ? "
             "WHERE feed = ? AND status = 'loaded' "
             "AND list_has_all(?, coalesce(periods, [period]))",
-            [load_id, contract.feed, outcome.periods],
+            [load_id, contract.feed, held],
         )
         names = ", ".join([*columns, "_period", "_file_sha256", "_row_number", "_load_id"])
+        period = "_period_value" if from_rows else "$period"
         self.con.execute(
-            f"INSERT INTO {table} ({names}) SELECT {', '.join(columns)}, _period_value, ?, "
-            "_row_number, ? FROM checked WHERE len(_errors) = 0",
-            [outcome.sha256, load_id],
+            f"INSERT INTO {table} ({names}) SELECT {', '.join(columns)}, {period}, $sha, "
+            "_row_number, $load_id FROM checked WHERE len(_errors) = 0",
+            {"sha": outcome.sha256, "load_id": load_id}
+            | ({} if from_rows else {"period": outcome.period}),
         )
 
     def _keep_rejects(self, contract: FeedContract, sha: str, load_id: str) -> None:

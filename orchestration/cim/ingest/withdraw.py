@@ -67,6 +67,13 @@ def _find(con: duckdb.DuckDBPyConnection, ref: str) -> tuple:
     return loaded[0]
 
 
+def _archived(feed: str, name: str, path: str, size, received, period) -> Delivery:
+    """An archived delivery as the ledger describes it, to be applied again."""
+    return Delivery(
+        path=Path(path), name=name, size=size, received_at=received, feed=feed, period=period
+    )
+
+
 def _restore_periods(
     con: duckdb.DuckDBPyConnection, runner: FeedRunner, contract, load_id: str, name: str
 ) -> FileOutcome | None:
@@ -82,14 +89,7 @@ def _restore_periods(
     ).fetchall()
     for old_name, path, size, received, sha, old_period in superseded:
         if Path(path).is_file():
-            earlier = Delivery(
-                path=Path(path),
-                name=old_name,
-                size=size,
-                received_at=received,
-                feed=contract.feed,
-                period=old_period,
-            )
+            earlier = _archived(contract.feed, old_name, path, size, received, old_period)
             restored = runner.restore(earlier, contract, sha, note=f"restored: {name!r} withdrawn")
     table = store.raw_table(contract.feed)
     emptied = con.execute(
@@ -110,14 +110,7 @@ def _restore_periods(
         {"feed": contract.feed, "emptied": emptied},
     ).fetchall()
     for held_id, old_name, path, size, received, sha, old_period in holders:
-        earlier = Delivery(
-            path=Path(path),
-            name=old_name,
-            size=size,
-            received_at=received,
-            feed=contract.feed,
-            period=old_period,
-        )
+        earlier = _archived(contract.feed, old_name, path, size, received, old_period)
         restored = runner.replay(earlier, contract, sha, held_id)
         if restored.load_id:
             runner._add_warning(restored, f"restored: {name!r} withdrawn")
