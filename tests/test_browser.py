@@ -189,11 +189,13 @@ def test_language_and_links_between_pages(app_url, page, demo_build):
     assert shows(page, "health", "nl")["lang"] == "nl"
     page.locator(NAV_LINK).filter(has_text=title("overview", "nl")).click()
     shows(page, "overview", "nl")
-    link = page.locator(PAGE_LINK).first
-    target = urlsplit(urljoin(page.url, link.get_attribute("href")))
+    href = page.locator(PAGE_LINK).first.get_attribute("href")
+    target = urlsplit(urljoin(page.url, href))
     assert target.path == "/indicator"
     indicator = dict(parse_qsl(target.query))["indicator"]
-    link.click()
+    # the link of that href, found again at the click: a page still rendering under load
+    # can put another link first by then
+    page.locator(f'{PAGE_LINK}[href="{href}"]').first.click()
     url = shows(page, "indicator", "nl")
     assert url["path"] == "/indicator" and url["indicator"] == indicator and url["lang"] == "nl"
     assert _indicator_name(demo_build, indicator, "nl") in page.inner_text('[data-testid="stMain"]')
