@@ -194,5 +194,6 @@ def test_cli_overrides_are_validated_like_city_yaml(tmp_path, capsys):
         + ["--method", "did"]
     )
     assert code == 0 and "placebo in space (100 sets)" in capsys.readouterr().out
-    assert main(["impact", str(panel), "--method", "twfe"]) == 2
-    assert "invalid choice: 'twfe'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse's own usage error, exit code 2
+        main(["impact", str(panel), "--method", "twfe"])
+    assert refused.value.code == 2 and "invalid choice: 'twfe'" in capsys.readouterr().err
