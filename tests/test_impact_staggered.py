@@ -4,6 +4,8 @@ truth of simulated roll-outs, and two-way fixed effects."""
 from __future__ import annotations
 
 import functools
+import time
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -204,3 +206,23 @@ def test_disconnected_untreated_sample_is_refused():
     panel = Panel(area, period, y, np.ones(20))
     with pytest.raises(ValueError, match="share no observation"):
         fit_staggered(panel, start)
+
+
+def test_scale_20000_areas_72_months():
+    """1.44 M rows: no rows x areas matrix, memory a few dozen row-length columns."""
+    rollout = simulate(
+        seed=11, n_areas=20_000, n_periods=72, starts=(12, 30, 48), never_share=0.25, weights=True
+    )
+    tracemalloc.start()
+    began = time.perf_counter()
+    try:
+        fit = fit_staggered(rollout.panel, rollout.start)
+        seconds = time.perf_counter() - began
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    column = len(rollout.panel.y) * 8
+    print(f"fit_staggered 20,000 x 72: {seconds:.1f} s, peak {peak / 2**20:.0f} MB")
+    assert peak < 40 * column
+    assert fit.clusters == 20_000 and len(fit.events) == 107
+    assert abs(fit.estimate - rollout.truth) < 4 * fit.se
