@@ -482,15 +482,23 @@ def _staggered(panel: LongPanel, est: Estimate, opt: ImpactSettings, starts: pd.
     from cim.impact.staggered import fit_staggered
 
     frame = panel.frame
-    start = frame["area"].map(starts).to_numpy(dtype=float)  # NaN: never treated
-    result = fit_staggered(panel.codes, start, LEVEL)
-    est.notes += list(result.reasons)
+    start = frame["area"].map(starts).fillna(np.inf).to_numpy(dtype=float)  # inf: never
+    try:
+        result = fit_staggered(panel.codes, start, LEVEL)
+    except ValueError as exc:
+        est.guard_rails_failed.append(str(exc))
+        return
+    est.notes += [
+        f"treated area {panel.areas[int(code)]} has no period before its start: "
+        "nothing to compare it with, left out"
+        for code in result.dropped_areas
+    ]
     est.interval_method = "cluster_robust"
-    clusters = len(panel.areas) - len(result.dropped_areas)
-    if _interval_family(clusters, est.n_treated, opt) != "cluster_robust":
+    treated = est.n_treated - len(result.dropped_areas)
+    if _interval_family(result.clusters, treated, opt) != "cluster_robust":
         est.guard_rails_failed.append(
-            f"{clusters} areas, {est.n_treated} treated with staggered starts: too few for a "
-            f"cluster-robust interval ({opt.min_clusters} areas and "
+            f"{result.clusters} areas, {treated} treated with staggered starts: too few for "
+            f"a cluster-robust interval ({opt.min_clusters} areas and "
             f"{opt.min_treated_clusters} treated needed); placebo sets need one common start"
         )
         return
