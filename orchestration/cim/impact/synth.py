@@ -1,0 +1,392 @@
+"""Synthetic control (SC) and synthetic difference-in-differences (SDID), as in synthdid.
+
+A re-implementation in numpy of the estimators of Arkhangelsky, Athey, Hirshberg, Imbens
+and Wager (2021), "Synthetic Difference-in-Differences", following the defaults of their R
+package synthdid (`synthdid_estimate`, `sc_estimate`, `did_estimate` and
+`vcov(method = "placebo")`), so that a city's figures can be checked against the package
+and the paper (California Proposition 99: SDID -15.6, SC -19.6, DiD -27.3 packs).
+
+The panel is an N x T matrix, control rows first and the treated rows last, pre periods
+first and post periods last (synthdid's `panel.matrices` layout). Treatment starts at the
+same period for every treated unit (block design).
+
+How the weights are found (Algorithm 1 of the paper, with the package's defaults):
+
+* noise level sigma = sample sd of the first differences over time of the control units'
+  pre-period outcomes;
+* unit weights omega: ridge-penalised fit, on the simplex, of the treated units' mean
+  pre-period path by the controls' paths, with an intercept (paths centred over the pre
+  periods), penalty zeta_omega = (N_treated * T_post)^(1/4) * sigma;
+* time weights lambda: the same fit of the controls' post-period mean by their
+  pre-period outcomes, with an intercept (centred over the controls), penalty
+  zeta_lambda = 1e-6 * sigma;
+* each fit is solved by Frank-Wolfe with exact line search: at most 100 steps from
+  uniform weights, then weights at or below a quarter of the largest are set to zero, the
+  rest renormalised, and Frank-Wolfe runs again from there for at most 10 000 steps,
+  stopping once a step lowers the objective by less than (1e-5 * sigma)^2.
+
+SC is the same with lambda = 0 (the post-period gap, not a difference in differences),
+omega without an intercept and an infinitesimal penalty zeta_omega = 1e-6 * sigma. DiD
+uses uniform omega and lambda. In all three the estimate is
+
+    tau = (mean treated - omega' controls) over post periods
+          - lambda' (mean treated - omega' controls) over pre periods.
+
+The placebo standard error (Algorithm 4) reassigns the treatment to random controls; it is
+the only one of the paper's variance estimates that works with a single treated unit,
+which is the usual case for a city's intervention area.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+METHODS = ("sdid", "sc", "did")
+
+# The package's defaults (synthdid_estimate's arguments).
+_ETA_LAMBDA = 1e-6  # "infinitesimal" ridge on the time weights
+_ETA_OMEGA_SC = 1e-6  # sc_estimate's ridge on the unit weights
+_MIN_DECREASE = 1e-5  # stop when a step lowers the objective by less than (this * sigma)^2
+_MAX_ITER = 10_000
+_MAX_ITER_PRE_SPARSIFY = 100
+
+
+@dataclass(frozen=True)
+class SyntheticFit:
+    """One SC / SDID / DiD fit; everything a caller needs to report and plot it.
+
+    `synthetic_path` is the comparison the estimate is read against: per period,
+    ``omega @ y[controls] + intercept``, where ``intercept`` is the lambda-weighted mean of
+    the pre-period gap ``treated_path - omega @ y[controls]`` (synthdid_plot with
+    overlay = 1). SDID and DiD compare changes, not levels, so the controls' level is
+    shifted onto the treated one; with that shift the estimate is exactly the mean of
+    ``treated_path - synthetic_path`` over the post periods. For SC lambda is zero, so the
+    intercept is zero and the synthetic path is the plain weighted mean of the controls.
+    """
+
+    method: str  # "sdid" | "sc" | "did"
+    estimate: float
+    unit_weights: np.ndarray  # omega over the control rows, non-negative, sums to 1
+    time_weights: np.ndarray  # lambda over the pre periods, sums to 1 (all zero for SC)
+    intercept: float  # level shift added to the weighted controls (0 for SC)
+    treated_path: np.ndarray  # mean outcome of the treated rows per period (length T)
+    synthetic_path: np.ndarray  # omega-weighted control mean + intercept (length T)
+    pre_rmse: float  # root mean square of treated_path - synthetic_path, pre periods
+    gap_slope: float  # OLS slope per period of that gap over the pre periods (nan if T0 < 2)
+    noise_level: float  # sigma; 0 means the weights could not be fitted (see fit_synthetic)
+    zeta_omega: float  # ridge penalties actually used, reused by the placebo replications
+    zeta_lambda: float
+
+
+@dataclass(frozen=True)
+class Placebo:
+    """Placebo replications (Algorithm 4) and their standard error.
+
+    `estimates` and `gap_slopes` are kept, replication by replication, so that a caller can
+    compute randomisation p-values from the same draws as the se, e.g.
+    ``(1 + sum(abs(estimates) >= abs(real))) / (replications + 1)``.
+    """
+
+    se: float  # sqrt((B - 1) / B) * sd(estimates), as synthdid's placebo_se
+    estimates: np.ndarray  # the B placebo estimates
+    gap_slopes: np.ndarray  # each replication's pre-period gap slope
+    replications: int
+
+
+def fit_synthetic(y: np.ndarray, n_treated: int, n_pre: int, method: str = "sdid") -> SyntheticFit:
+    """Fit SDID (default), SC or DiD on an N x T panel with the treated rows last.
+
+    When the control units' pre-period outcomes do not move at all (noise level 0: a
+    constant or all-zero matrix, or a single pre period, which has no first differences),
+    the penalties are zero and the weights are not identified; instead of dividing by zero
+    the fit falls back to uniform weights (omega uniform; lambda uniform, or zero for SC)
+    and reports noise_level 0 so that the caller's guard rail can refuse the design.
+    """
+    y, n_treated, n_pre = _validated(y, n_treated, n_pre, method)
+    n_control = y.shape[0] - n_treated
+    n_post = y.shape[1] - n_pre
+    sigma = noise_level(y, n_treated, n_pre)
+    # SC: an infinitesimal ridge; SDID (and DiD, where it is unused): (N1 T1)^(1/4) sigma
+    eta_omega = _ETA_OMEGA_SC if method == "sc" else (n_treated * n_post) ** 0.25
+    zeta_omega = eta_omega * sigma
+    zeta_lambda = _ETA_LAMBDA * sigma
+    return _fit(
+        y,
+        n_control,
+        n_pre,
+        method,
+        sigma=sigma,
+        zeta_omega=zeta_omega,
+        zeta_lambda=zeta_lambda,
+        min_decrease=_MIN_DECREASE * sigma,
+        omega_start=None,
+        lambda_start=None,
+    )
+
+
+def placebo(
+    y: np.ndarray,
+    n_treated: int,
+    n_pre: int,
+    method: str = "sdid",
+    replications: int = 200,
+    seed: int = 1,
+) -> Placebo:
+    """Placebo standard error: pretend random controls were treated, B times.
+
+    Each replication draws a random order of the control rows, treats the last n_treated
+    of them as treated and the others as controls (the real treated rows are left out),
+    and re-fits the same estimator: weights re-fitted (SDID, SC), started from the real
+    fit's weights and with the real fit's penalties and stopping rule, as synthdid's
+    placebo_se does. Replications run one at a time, so memory holds one replication's
+    matrices whatever B (plus two numbers per distinct draw).
+
+    Raises ValueError when there are not more controls than treated units (some placebo
+    control must be left) or when replications < 2 (no spread to measure).
+    """
+    y, n_treated, n_pre = _validated(y, n_treated, n_pre, method)
+    if isinstance(replications, bool) or not isinstance(replications, (int, np.integer)):
+        raise ValueError(f"replications must be an integer, got {replications!r}")
+    if replications < 2:
+        raise ValueError(f"replications must be at least 2, got {replications}")
+    n_control = y.shape[0] - n_treated
+    if n_control <= n_treated:
+        raise ValueError(
+            f"the placebo needs more control units than treated units: "
+            f"{n_control} control(s) for {n_treated} treated"
+        )
+    real = fit_synthetic(y, n_treated, n_pre, method)
+    controls = y[:n_control]
+    n_placebo_control = n_control - n_treated
+    rng = np.random.default_rng(seed)
+    estimates = np.empty(replications)
+    slopes = np.empty(replications)
+    # A replication depends only on which controls play treated: the fit does not depend on
+    # the order of the rows, so rows are taken in their original order and a set drawn again
+    # (frequent with one treated unit: only n_control different sets) reuses its numbers.
+    seen: dict[tuple[int, ...], tuple[float, float]] = {}
+    for b in range(replications):
+        order = rng.permutation(n_control)
+        pseudo_control = np.sort(order[:n_placebo_control])
+        pseudo_treated = np.sort(order[n_placebo_control:])
+        key = tuple(pseudo_treated.tolist())
+        if key not in seen:
+            fit = _fit(
+                controls[np.concatenate([pseudo_control, pseudo_treated])],
+                n_placebo_control,
+                n_pre,
+                method,
+                sigma=real.noise_level,
+                zeta_omega=real.zeta_omega,
+                zeta_lambda=real.zeta_lambda,
+                min_decrease=_MIN_DECREASE * real.noise_level,
+                omega_start=_sum_normalise(real.unit_weights[pseudo_control]),
+                lambda_start=real.time_weights,
+            )
+            seen[key] = (fit.estimate, fit.gap_slope)
+        estimates[b], slopes[b] = seen[key]
+    se = float(np.sqrt((replications - 1) / replications) * np.std(estimates, ddof=1))
+    return Placebo(se=se, estimates=estimates, gap_slopes=slopes, replications=replications)
+
+
+def noise_level(y: np.ndarray, n_treated: int, n_pre: int) -> float:
+    """Sample sd of the controls' period-to-period changes before treatment (sigma).
+
+    It sets the scale of the penalties and of the stopping rule, so the weights do not
+    depend on the unit of the outcome. 0 when there are fewer than two changes.
+    """
+    diffs = np.diff(y[: y.shape[0] - n_treated, :n_pre], axis=1).ravel()
+    if diffs.size < 2:
+        return 0.0
+    return float(np.std(diffs, ddof=1))
+
+
+def _fit(
+    y: np.ndarray,
+    n_control: int,
+    n_pre: int,
+    method: str,
+    *,
+    sigma: float,
+    zeta_omega: float,
+    zeta_lambda: float,
+    min_decrease: float,
+    omega_start: np.ndarray | None,
+    lambda_start: np.ndarray | None,
+) -> SyntheticFit:
+    controls = y[:n_control]
+    treated_path = y[n_control:].mean(axis=0)
+    fitted = sigma > 0
+    if method == "did" or not fitted:
+        omega = np.full(n_control, 1.0 / n_control)
+    else:
+        # rows: pre periods; columns: controls, then the treated mean to be matched
+        omega_problem = np.column_stack([controls[:, :n_pre].T, treated_path[:n_pre]])
+        omega = _simplex_fit(
+            omega_problem,
+            zeta_omega,
+            intercept=method == "sdid",
+            start=omega_start,
+            min_decrease=min_decrease,
+        )
+    if method == "sc":
+        lam = np.zeros(n_pre)
+    elif method == "did" or not fitted:
+        lam = np.full(n_pre, 1.0 / n_pre)
+    else:
+        # rows: controls; columns: pre periods, then the post-period mean to be matched
+        lambda_problem = np.column_stack([controls[:, :n_pre], controls[:, n_pre:].mean(axis=1)])
+        lam = _simplex_fit(
+            lambda_problem,
+            zeta_lambda,
+            intercept=True,
+            start=lambda_start,
+            min_decrease=min_decrease,
+        )
+
+    raw_gap = treated_path - omega @ controls
+    estimate = float(raw_gap[n_pre:].mean() - lam @ raw_gap[:n_pre])
+    intercept = float(lam @ raw_gap[:n_pre])
+    synthetic_path = omega @ controls + intercept
+    pre_gap = treated_path[:n_pre] - synthetic_path[:n_pre]
+    return SyntheticFit(
+        method=method,
+        estimate=estimate,
+        unit_weights=omega,
+        time_weights=lam,
+        intercept=intercept,
+        treated_path=treated_path,
+        synthetic_path=synthetic_path,
+        pre_rmse=float(np.sqrt(np.mean(pre_gap**2))),
+        gap_slope=_slope(pre_gap),
+        noise_level=sigma,
+        zeta_omega=zeta_omega,
+        zeta_lambda=zeta_lambda,
+    )
+
+
+def _simplex_fit(
+    problem: np.ndarray,
+    zeta: float,
+    *,
+    intercept: bool,
+    start: np.ndarray | None,
+    min_decrease: float,
+) -> np.ndarray:
+    """Weights w on the simplex minimising zeta^2 |w|^2 + |A w - b|^2 / rows.
+
+    `problem` is [A | b] (b the last column). Two Frank-Wolfe rounds as synthdid: a short
+    one, then a long one from its sparsified solution, which drops the many tiny weights
+    the first round leaves (easier to read, and the package's published numbers).
+    """
+    if intercept:  # a free intercept is the same as centring every column
+        problem = problem - problem.mean(axis=0)
+    a = problem[:, :-1]
+    b = problem[:, -1]
+    w = np.full(a.shape[1], 1.0 / a.shape[1]) if start is None else np.asarray(start, float)
+    w = _frank_wolfe(a, b, zeta, w, min_decrease, _MAX_ITER_PRE_SPARSIFY)
+    return _frank_wolfe(a, b, zeta, _sparsify(w), min_decrease, _MAX_ITER)
+
+
+def _frank_wolfe(
+    a: np.ndarray,
+    b: np.ndarray,
+    zeta: float,
+    w: np.ndarray,
+    min_decrease: float,
+    max_iter: int,
+) -> np.ndarray:
+    """Frank-Wolfe with exact line search (synthdid's sc.weight.fw and fw.step).
+
+    Minimises |A w - b|^2 + eta |w|^2 with eta = rows * zeta^2 over the simplex. Each step
+    moves w toward the vertex with the smallest gradient by the exact minimising length.
+    Stops after max_iter steps or once, from the third step on, the last step lowered
+    the objective (divided by rows) by no more than min_decrease^2. The package usually
+    runs all 10 000 steps, so the residual A w - b is updated in place rather than
+    recomputed: the same iterates, several times faster in numpy.
+    """
+    rows = a.shape[0]
+    eta = rows * zeta**2
+    tolerance = min_decrease**2
+    a_t = np.ascontiguousarray(a.T)  # columns of A as rows: one contiguous slice per vertex
+    w = np.array(w, dtype=float)
+    residual = a @ w - b
+    previous = current = np.inf
+    for step_count in range(max_iter):
+        if step_count >= 2 and not previous - current > tolerance:
+            break
+        half_grad = a_t @ residual + eta * w
+        vertex = int(np.argmin(half_grad))
+        w_vertex = float(w[vertex])
+        norm_w = float(w @ w)
+        # direction d = e_vertex - w; it is zero when w already is that vertex
+        if not (w_vertex == 1.0 and norm_w == 1.0):
+            residual_change = a_t[vertex] - (residual + b)  # A d
+            slope = float(half_grad[vertex] - half_grad @ w)  # half gradient . d
+            curvature = float(residual_change @ residual_change) + eta * (
+                norm_w - 2.0 * w_vertex + 1.0
+            )
+            if curvature > 0:
+                length = min(1.0, max(0.0, -slope / curvature))
+                w *= 1.0 - length
+                w[vertex] += length
+                residual += length * residual_change
+        previous, current = current, (eta * float(w @ w) + float(residual @ residual)) / rows
+    return w
+
+
+def _sparsify(w: np.ndarray) -> np.ndarray:
+    """Zero the weights at or below a quarter of the largest and renormalise."""
+    out = np.where(w <= w.max() / 4, 0.0, w)
+    return out / out.sum()
+
+
+def _sum_normalise(w: np.ndarray) -> np.ndarray:
+    """Weights rescaled to sum to 1; uniform when they are all zero (a starting point only)."""
+    total = w.sum()
+    if total != 0:
+        return w / total
+    return np.full(w.shape, 1.0 / w.size)
+
+
+def _slope(gap: np.ndarray) -> float:
+    """OLS slope of the gap on the period index 0, 1, ...: the pre-trend per period."""
+    if gap.size < 2:
+        return float("nan")
+    t = np.arange(gap.size, dtype=float)
+    t -= t.mean()
+    return float((t @ (gap - gap.mean())) / (t @ t))
+
+
+def _validated(y: object, n_treated: object, n_pre: object, method: object):
+    """The panel as a float matrix and the two counts, or a ValueError saying what is wrong."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    try:
+        matrix = np.asarray(y, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the panel must be a numeric N x T matrix: {exc}") from None
+    if matrix.ndim != 2:
+        raise ValueError(f"the panel must be a 2-D N x T matrix, got {matrix.ndim} dimension(s)")
+    n_units, n_periods = matrix.shape
+    for name, value in (("n_treated", n_treated), ("n_pre", n_pre)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if n_treated < 1:
+        raise ValueError(f"there must be at least one treated unit, got n_treated={n_treated}")
+    if n_treated >= n_units:
+        raise ValueError(
+            f"there must be at least one control unit: n_treated={n_treated} of {n_units} rows"
+        )
+    if n_pre < 1:
+        raise ValueError(f"there must be at least one pre period, got n_pre={n_pre}")
+    if n_pre >= n_periods:
+        raise ValueError(
+            f"there must be at least one post period: n_pre={n_pre} of {n_periods} periods"
+        )
+    if not np.all(np.isfinite(matrix)):
+        bad = int(np.count_nonzero(~np.isfinite(matrix)))
+        raise ValueError(f"the panel has {bad} non-finite value(s) (NaN or infinite)")
+    return matrix, int(n_treated), int(n_pre)
