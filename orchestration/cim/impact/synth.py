@@ -51,6 +51,7 @@ _ETA_OMEGA_SC = 1e-6  # sc_estimate's ridge on the unit weights
 _MIN_DECREASE = 1e-5  # stop when a step lowers the objective by less than (this * sigma)^2
 _MAX_ITER = 10_000
 _MAX_ITER_PRE_SPARSIFY = 100
+_BATCH_BYTES = 64 * 2**20  # placebo problems held at once
 
 
 @dataclass(frozen=True)
@@ -161,32 +162,25 @@ def placebo(
     controls = y[:n_control]
     n_placebo_control = n_control - n_treated
     rng = np.random.default_rng(seed)
-    estimates = np.empty(replications)
-    slopes = np.empty(replications)
     # A replication depends only on which controls play treated: the fit does not depend on
     # the order of the rows, so rows are taken in their original order and a set drawn again
     # (frequent with one treated unit: only n_control different sets) reuses its numbers.
-    seen: dict[tuple[int, ...], tuple[float, float]] = {}
-    for b in range(replications):
+    draws = []
+    for _ in range(replications):
         order = rng.permutation(n_control)
-        pseudo_control = np.sort(order[:n_placebo_control])
-        pseudo_treated = np.sort(order[n_placebo_control:])
-        key = tuple(pseudo_treated.tolist())
-        if key not in seen:
-            fit = _fit(
-                controls[np.concatenate([pseudo_control, pseudo_treated])],
-                n_placebo_control,
-                n_pre,
-                method,
-                sigma=real.noise_level,
-                zeta_omega=real.zeta_omega,
-                zeta_lambda=real.zeta_lambda,
-                min_decrease=_MIN_DECREASE * real.noise_level,
-                omega_start=_sum_normalise(real.unit_weights[pseudo_control]),
-                lambda_start=real.time_weights,
-            )
-            seen[key] = (fit.estimate, fit.gap_slope)
-        estimates[b], slopes[b] = seen[key]
+        draws.append(tuple(np.sort(order[n_placebo_control:]).tolist()))
+    distinct = list(dict.fromkeys(draws))
+    found: dict[tuple[int, ...], tuple[float, float]] = {}
+    # the distinct sets are fitted side by side (one Frank-Wolfe loop for a block of them),
+    # in blocks of a fixed memory budget: flat memory whatever the replications
+    per_set = 8 * 3 * (n_pre + 1) * (max(n_placebo_control, n_pre) + 1)
+    block = max(1, _BATCH_BYTES // per_set)
+    for start in range(0, len(distinct), block):
+        sets = distinct[start : start + block]
+        fits = _fit_batch(controls, sets, n_pre, method, real)
+        found.update(zip(sets, fits, strict=True))
+    estimates = np.array([found[d][0] for d in draws])
+    slopes = np.array([found[d][1] for d in draws])
     se = float(np.sqrt((replications - 1) / replications) * np.std(estimates, ddof=1))
     return Placebo(se=se, estimates=estimates, gap_slopes=slopes, replications=replications)
 
@@ -334,6 +328,112 @@ def _frank_wolfe(
                 w[vertex] += length
                 residual += length * residual_change
         previous, current = current, (eta * float(w @ w) + float(residual @ residual)) / rows
+    return w
+
+
+def _fit_batch(
+    controls: np.ndarray, sets: list[tuple[int, ...]], n_pre: int, method: str, real: SyntheticFit
+) -> list[tuple[float, float]]:
+    """``_fit`` of each placebo set (the controls in ``set`` play treated), with the real
+    fit's penalties, stopping rule and starting weights: (estimate, gap slope) per set.
+
+    The same iterates as fitting them one by one (tests/test_impact_synth.py checks it),
+    with one numpy loop for all of them instead of one per set."""
+    n_control = controls.shape[0]
+    chosen = np.zeros((len(sets), n_control), dtype=bool)
+    for i, members in enumerate(sets):
+        chosen[i, list(members)] = True
+    # each row: the pseudo controls in their original order (as _fit gets them)
+    pseudo_control = np.array([np.flatnonzero(~c) for c in chosen])
+    pseudo_treated = np.array([np.flatnonzero(c) for c in chosen])
+    ctrl = controls[pseudo_control]  # sets x pseudo controls x T
+    treated_path = controls[pseudo_treated].mean(axis=1)  # sets x T
+    min_decrease = _MIN_DECREASE * real.noise_level
+    fitted = real.noise_level > 0
+    n_sets, n_ctrl = ctrl.shape[0], ctrl.shape[1]
+    if method == "did" or not fitted:
+        omega = np.full((n_sets, n_ctrl), 1.0 / n_ctrl)
+    else:
+        problem = np.concatenate(
+            [np.transpose(ctrl[:, :, :n_pre], (0, 2, 1)), treated_path[:, :n_pre, None]], axis=2
+        )
+        start = real.unit_weights[pseudo_control]
+        start = np.array([_sum_normalise(w) for w in start])
+        omega = _simplex_fit_batch(problem, real.zeta_omega, method == "sdid", start, min_decrease)
+    if method == "sc":
+        lam = np.zeros((n_sets, n_pre))
+    elif method == "did" or not fitted:
+        lam = np.full((n_sets, n_pre), 1.0 / n_pre)
+    else:
+        problem = np.concatenate(
+            [ctrl[:, :, :n_pre], ctrl[:, :, n_pre:].mean(axis=2, keepdims=True)], axis=2
+        )
+        start = np.broadcast_to(real.time_weights, (n_sets, n_pre)).copy()
+        lam = _simplex_fit_batch(problem, real.zeta_lambda, True, start, min_decrease)
+    raw_gap = treated_path - np.einsum("sc,sct->st", omega, ctrl)
+    estimate = raw_gap[:, n_pre:].mean(axis=1) - np.einsum("st,st->s", lam, raw_gap[:, :n_pre])
+    intercept = np.einsum("st,st->s", lam, raw_gap[:, :n_pre])
+    pre_gap = raw_gap[:, :n_pre] - intercept[:, None]
+    return [(float(e), _slope(g)) for e, g in zip(estimate, pre_gap, strict=True)]
+
+
+def _simplex_fit_batch(
+    problem: np.ndarray, zeta: float, intercept: bool, start: np.ndarray, min_decrease: float
+) -> np.ndarray:
+    """``_simplex_fit`` of a stack of problems of one shape (sets x rows x columns)."""
+    if intercept:
+        problem = problem - problem.mean(axis=1, keepdims=True)
+    a, b = problem[:, :, :-1], problem[:, :, -1]
+    w = _frank_wolfe_batch(a, b, zeta, start, min_decrease, _MAX_ITER_PRE_SPARSIFY)
+    w = np.array([_sparsify(row) for row in w])
+    return _frank_wolfe_batch(a, b, zeta, w, min_decrease, _MAX_ITER)
+
+
+def _frank_wolfe_batch(
+    a: np.ndarray,
+    b: np.ndarray,
+    zeta: float,
+    w: np.ndarray,
+    min_decrease: float,
+    max_iter: int,
+) -> np.ndarray:
+    """``_frank_wolfe`` on each problem of the stack; a problem that meets the stopping
+    rule stops moving while the others go on."""
+    n, rows = a.shape[0], a.shape[1]
+    eta = rows * zeta**2
+    tolerance = min_decrease**2
+    index = np.arange(n)
+    w = np.array(w, dtype=float)
+    residual = np.einsum("src,sc->sr", a, w) - b
+    previous = np.full(n, np.inf)
+    current = np.full(n, np.inf)
+    active = np.ones(n, dtype=bool)
+    for step_count in range(max_iter):
+        if step_count >= 2:
+            active &= previous - current > tolerance
+            if not active.any():
+                break
+        half_grad = np.einsum("src,sr->sc", a, residual) + eta * w
+        vertex = np.argmin(half_grad, axis=1)
+        w_vertex = w[index, vertex]
+        norm_w = np.einsum("sc,sc->s", w, w)
+        moves = active & ~((w_vertex == 1.0) & (norm_w == 1.0))
+        residual_change = a[index, :, vertex] - (residual + b)
+        slope = half_grad[index, vertex] - np.einsum("sc,sc->s", half_grad, w)
+        curvature = np.einsum("sr,sr->s", residual_change, residual_change) + eta * (
+            norm_w - 2.0 * w_vertex + 1.0
+        )
+        moves &= curvature > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            length = np.where(moves, np.clip(-slope / curvature, 0.0, 1.0), 0.0)
+        w *= (1.0 - length)[:, None]
+        w[index, vertex] += length
+        residual += length[:, None] * residual_change
+        objective = (
+            eta * np.einsum("sc,sc->s", w, w) + np.einsum("sr,sr->s", residual, residual)
+        ) / rows
+        previous = np.where(active, current, previous)
+        current = np.where(active, objective, current)
     return w
 
 
