@@ -70,10 +70,10 @@ def read_panel(path: str | Path, sep: str | None = None, roles: dict[str, str] |
         ) from None
     raw.columns = [str(c).strip() for c in raw.columns]
     columns = list(raw.columns)
+    if raw.empty:
+        raise PanelError(f"the panel {path} has no rows: only a header ({_list(columns)})")
     mapping = _mapped(path, columns, roles, delimiter)
     frame = raw[list(mapping)].rename(columns=mapping)
-    if frame.empty:
-        raise PanelError(f"the panel {path} has no rows: only a header ({_list(columns)})")
     if delimiter != ",":
         frame = _decimal_commas(frame)
     return frame.reset_index(drop=True)
@@ -154,8 +154,15 @@ def _mapped(path: Path, columns: list[str], roles: dict[str, str], delimiter: st
     if roles.keys() & {"treated", "post"}:
         skip.add("treatment")
     for role in ROLES:
-        if role not in roles and role not in skip and role in columns and role not in by_column:
-            roles[role] = role
+        if role in roles or role in skip or role not in columns:
+            continue
+        if role in by_column:
+            raise PanelError(
+                f"duplicate roles: column {role!r} is given for --{by_column[role][0]}, and "
+                f"--{role} takes a column of its own name unless told otherwise; pass "
+                f"--{role} with its column"
+            )
+        roles[role] = role
     needed = ["area", "period"]
     if "treatment" not in roles:
         needed += ["treated", "post"]
