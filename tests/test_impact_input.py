@@ -73,6 +73,7 @@ GOOD = [f"{a},{t},{int(a == 'A')},{int(a == 'A' and t >= 3)},{t}" for a in "ABC"
         (_text([HEADER, *GOOD[:2], "A,2,1,0,-Infinity"]), [], ["row 3", "infinite"]),
         (_text([HEADER, *GOOD[:2], "A,2,1,0,lots"]), [], ["row 3", "'lots' is not a number"]),
         (_text([HEADER, *GOOD[:2], "A,2,2,0,1"]), [], ["column 'treated', row 3: '2'"]),
+        (_text([HEADER, *GOOD[:2], "A,2,1,1,2,3,4"]), [], ["Expected 5 fields in line 4, saw 7"]),
         ("", [], ["has no rows"]),
         ("\n\n", [], ["has no rows"]),
         (_text([HEADER]), [], ["has no rows"]),

@@ -64,9 +64,11 @@ def read_panel(path: str | Path, sep: str | None = None, roles: dict[str, str] |
     except pd.errors.EmptyDataError:
         raise PanelError(f"the panel {path} has no rows: the file is empty") from None
     except pd.errors.ParserError as exc:
+        detail = str(exc).strip().removeprefix("Error tokenizing data. C error: ")
         raise PanelError(
-            f"the panel {path} is not a {_NAMES.get(delimiter, repr(delimiter))}-separated "
-            f"table: {str(exc).strip()}; pass the delimiter with --sep"
+            f"the panel {path} cannot be read as {_NAMES.get(delimiter, repr(delimiter))}-"
+            f"separated: {detail} (a row with more fields than the header: quote values that "
+            "hold the delimiter, or pass the right one with --sep)"
         ) from None
     raw.columns = [str(c).strip() for c in raw.columns]
     columns = list(raw.columns)
