@@ -295,7 +295,9 @@ def long_panel(data: pd.DataFrame, multiplier: float = 1.0) -> LongPanel:
         areas_per_period = frame[kept].groupby("period")["area"].nunique()
         lone = areas_per_period.index[areas_per_period == 1]
         leave_out(kept & frame["period"].isin(lone), LONE_PERIOD)
-    dropped = {str(k): int(n) for k, n in reasons.value_counts(sort=False).items()}
+    counts = reasons.value_counts()
+    order = [NO_OUTCOME, NO_DENOMINATOR, NO_WEIGHT, ZERO_DENOMINATOR, ZERO_WEIGHT, LONE_PERIOD]
+    dropped = {reason: int(counts[reason]) for reason in order if reason in counts.index}
     frame = frame[reasons.isna().to_numpy()].reset_index(drop=True)
     if frame.empty:
         raise PanelError("no row has an outcome and a positive denominator or weight")
