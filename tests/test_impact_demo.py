@@ -267,7 +267,7 @@ def test_cli_on_a_csv_panel_prints_the_estimate(demo_build, tmp_path, monkeypatc
     bad = tmp_path / "bad.csv"
     bad.write_text("buurt,periode\nA,2024-01\n")
     assert main(["impact", str(bad)]) == 2
-    assert "lacks column(s) ['area', 'period', 'treated', 'post']" in capsys.readouterr().out
+    assert "lacks column(s) ['area', 'period', 'treated', 'post']" in capsys.readouterr().err
 
 
 def test_dbt_tests_of_the_impact_tables_ran_once_on_the_fresh_tables(demo_build):

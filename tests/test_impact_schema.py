@@ -187,7 +187,7 @@ def test_cli_overrides_are_validated_like_city_yaml(tmp_path, capsys):
     synthetic_panel().to_csv(panel, index=False)
     assert main(["impact", str(panel), "--min-clusters", "1"]) == 2
     assert "impact: --min-clusters: Input should be greater than or equal to 2" in (
-        capsys.readouterr().out
+        capsys.readouterr().err
     )
     code = main(
         ["impact", str(panel), "--multiplier", "1000", "--max-placebo-sets", "100"]

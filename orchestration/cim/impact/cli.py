@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import get_args
 
@@ -17,7 +18,8 @@ from pydantic import ValidationError
 
 from cim import settings
 from cim.impact.estimator import METHOD_NAMES, Estimate, estimate_impact
-from cim.impact.panel import PanelError
+from cim.impact.panel import PanelError, long_panel
+from cim.impact.reading import ROLES, read_panel
 from cim.impact.settings import ImpactSettings
 
 # every setting the estimator reads can be overridden: --min-clusters 2 ...
@@ -26,7 +28,7 @@ _OVERRIDES = {
     for name, field in ImpactSettings.model_fields.items()
     if name not in ImpactSettings.DESIGN_ONLY
 }
-_ROLES = ("area", "period", "treated", "post", "numerator", "denominator", "value", "weight")
+_ROLES = ROLES
 
 
 def add_parser(commands) -> None:
@@ -40,7 +42,15 @@ def add_parser(commands) -> None:
     cmd.add_argument("--indicator", help="without a panel: this indicator of the action")
     cmd.add_argument("--save-panel", type=Path, help="write the panel used to this CSV")
     for role in _ROLES:
-        cmd.add_argument(f"--{role}", dest=f"col_{role}", default=role, help=f"{role} column")
+        cmd.add_argument(
+            f"--{role}",
+            dest=f"col_{role}",
+            metavar="COLUMN",
+            help=f"{role} column (default {role})",
+        )
+    cmd.add_argument(
+        "--sep", help="the panel's delimiter (default: sniffed among , ; tab |); tab as '\\t'"
+    )
     cmd.add_argument("--multiplier", type=float, default=1.0, help="rate = num / den x this")
     for name, field in _OVERRIDES.items():
         flag = f"--{name.replace('_', '-')}"
@@ -141,10 +151,14 @@ _INTERVALS = {
 }
 
 
-def report(est: Estimate, source: str) -> str:
+def report(est: Estimate, source: str, dropped: dict[str, int] | None = None) -> str:
     lines = [
         f"Panel: {source}: {est.n_treated} treated and {est.n_comparison} comparison areas, "
         f"{est.pre_periods} periods before and {est.post_periods} after the start",
+    ]
+    if dropped:
+        lines.append("Rows left out: " + ", ".join(f"{n} {why}" for why, n in dropped.items()))
+    lines += [
         f"Treated areas before -> after: {_fmt(est.treated_pre)} -> {_fmt(est.treated_post)}"
         f" (change {_fmt(est.before_after_change)})",
         f"Comparison areas before -> after: {_fmt(est.comparison_pre)} -> "
@@ -188,23 +202,36 @@ def report(est: Estimate, source: str) -> str:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.panel:
-            raw = pd.read_csv(args.panel, dtype={args.col_area: str})
-            renames = {getattr(args, f"col_{r}"): r for r in _ROLES}
-            panel, multiplier, source = raw.rename(columns=renames), args.multiplier, args.panel
-            options = ImpactSettings()
+            roles = {r: c for r in _ROLES if (c := getattr(args, f"col_{r}")) is not None}
+            data = read_panel(args.panel, sep=args.sep, roles=roles)
+            multiplier, source, options = args.multiplier, args.panel, ImpactSettings()
         else:
-            panel, multiplier, source, options = _from_warehouse(args.action, args.indicator)
+            data, multiplier, source, options = _from_warehouse(args.action, args.indicator)
         if args.save_panel:
-            panel.to_csv(args.save_panel, index=False)
+            data.to_csv(args.save_panel, index=False)
         chosen = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
         options = options.replace(**chosen)
+        panel = long_panel(data, multiplier)
         est = estimate_impact(panel, options, multiplier=multiplier)
-    except (PanelError, OSError, pd.errors.ParserError) as exc:
-        print(f"impact: {exc}")
-        return 2
-    except ValidationError as exc:
+    except ValidationError as exc:  # a ValueError too: first
         for error in exc.errors():
-            print(f"impact: --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}")
+            print(
+                f"impact: --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}",
+                file=sys.stderr,
+            )
         return 2
-    print(json.dumps(est.as_dict(), indent=2, default=str) if args.json else report(est, source))
+    except (
+        PanelError,
+        OSError,
+        UnicodeDecodeError,
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        ValueError,
+    ) as exc:
+        print(f"impact: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(est.as_dict() | {"rows_dropped": panel.dropped}, indent=2, default=str))
+    else:
+        print(report(est, source, panel.dropped))
     return 0
