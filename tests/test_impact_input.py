@@ -1,13 +1,18 @@
 """`cim impact PANEL.csv` reads any reasonable panel and answers a bad one with a message
-naming the problem and exit code 2, never a traceback: the real command, in a subprocess."""
+naming the problem and exit code 2, never a traceback: the command's own entry point
+(``cim.cli.main``, in process: an exception fails the test), and the installed command in a
+subprocess for the cases that show what a user's terminal sees."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
+from contextlib import redirect_stderr, redirect_stdout
 
 import pandas as pd
 import pytest
+from cim.cli import main
 from cim.impact import long_panel
 
 from tests.conftest import REPO
@@ -17,10 +22,19 @@ CIM = str(REPO / ".venv" / "bin" / "cim")
 FAST = ["--max-placebo-sets", "100"]
 
 
-def _cim(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [CIM, "impact", *map(str, args)], capture_output=True, text=True, timeout=300, check=False
-    )
+def _cim(*args: str, real: bool = False) -> subprocess.CompletedProcess:
+    argv = ["impact", *map(str, args)]
+    if real:  # the installed command: what a user's terminal shows
+        return subprocess.run(
+            [CIM, *argv], capture_output=True, text=True, timeout=300, check=False
+        )
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 def _panel(**kwargs) -> pd.DataFrame:
@@ -122,11 +136,11 @@ def test_bad_panels_get_a_message_and_exit_code_2(tmp_path, content, args, words
 
 
 def test_files_that_cannot_be_read(tmp_path):
-    _refused(_cim(tmp_path / "missing.csv"), "does not exist")
-    _refused(_cim(tmp_path), "is a folder")
+    _refused(_cim(tmp_path / "missing.csv", real=True), "does not exist")
+    _refused(_cim(tmp_path, real=True), "is a folder")
     latin = tmp_path / "latin.csv"
     latin.write_bytes(_text([HEADER, "Zuid\xe9,1,1,0,1"]).encode("latin-1"))
-    _refused(_cim(latin), "not UTF-8", "line 2", "Save the file as UTF-8")
+    _refused(_cim(latin, real=True), "not UTF-8", "line 2", "Save the file as UTF-8")
 
 
 def test_delimiters_are_sniffed_and_a_bom_is_fine(tmp_path):
@@ -157,7 +171,7 @@ def test_missing_outcomes_are_left_out_and_counted(tmp_path):
     panel.loc[60, "numerator"] = "."
     panel.loc[70, "denominator"] = 0
     path = _csv(tmp_path, panel)
-    done = _cim(path, "--multiplier", 1000, *FAST)
+    done = _cim(path, "--multiplier", 1000, *FAST, real=True)
     assert done.returncode == 0, done.stderr
     assert "Rows left out: 4 no outcome (empty or n/a), 1 zero denominator" in done.stdout
     result = _json(tmp_path, panel)

@@ -189,10 +189,8 @@ def test_cli_overrides_are_validated_like_city_yaml(tmp_path, capsys):
     assert "impact: --min-clusters: Input should be greater than or equal to 2" in (
         capsys.readouterr().err
     )
-    code = main(
-        ["impact", str(panel), "--multiplier", "1000", "--max-placebo-sets", "100"]
-        + ["--method", "did"]
-    )
+    did = ["--method", "did", "--max-placebo-sets", "100"]
+    code = main(["impact", str(panel), "--multiplier", "1000", *did])
     assert code == 0 and "placebo in space (100 sets)" in capsys.readouterr().out
     with pytest.raises(SystemExit) as refused:  # argparse's own usage error, exit code 2
         main(["impact", str(panel), "--method", "twfe"])

@@ -9,15 +9,14 @@ import tracemalloc
 import warnings
 
 import numpy as np
+import pyfixest as pf  # a dev dependency: never skipped
 import pytest
 from cim.impact import twfe
 from cim.impact.staggered import fit_staggered
 from cim.impact.twfe import Panel
+from pyfixest.estimation.models.feols_ import Feols
 
 from tests.staggered_sim import Rollout, simulate
-
-pf = pytest.importorskip("pyfixest")
-from pyfixest.estimation.models.feols_ import Feols  # noqa: E402
 
 PANELS = {
     "never-treated group": dict(seed=1),

@@ -482,9 +482,29 @@ def _staggered(panel: LongPanel, est: Estimate, opt: ImpactSettings, starts: pd.
     from cim.impact.staggered import fit_staggered
 
     frame = panel.frame
+    acting = frame["treated"] & frame["post"]
+    untreated_periods = frame.loc[~acting, "period_code"].unique()
+    unmatched = sorted(set(frame["period_code"]) - set(untreated_periods))
+    if unmatched:
+        # once every area is treated nothing shows the course without the action: those
+        # periods are left out, the later starters are the comparison until then
+        est.notes.append(
+            f"{len(unmatched)} period(s) from {_plain(panel.periods[unmatched[0]])} left out: "
+            "every area is treated by then, so no area shows what would have happened "
+            "without the action"
+        )
+        keep = ~frame["period_code"].isin(unmatched)
+        frame = frame[keep]
+        est.post_periods = int(frame.loc[frame["post"], "period_code"].nunique())
     start = frame["area"].map(starts).fillna(np.inf).to_numpy(dtype=float)  # inf: never
+    codes = Panel(
+        frame["area_code"].to_numpy(),
+        frame["period_code"].to_numpy(),
+        frame["y"].to_numpy(dtype=float),
+        frame["w"].to_numpy(dtype=float),
+    )
     try:
-        result = fit_staggered(panel.codes, start, LEVEL)
+        result = fit_staggered(codes, start, LEVEL)
     except ValueError as exc:
         est.guard_rails_failed.append(str(exc))
         return
@@ -537,9 +557,11 @@ def _synthetic(
     y = wide.loc[controls + treated].to_numpy(dtype=float)
     fitted = synth.fit_synthetic(y, len(treated), first, est.method)
     est.effect = float(fitted.estimate)
-    est.notes.append(
-        "in the synthetic methods every area weighs the same: the denominators do not weight them"
-    )
+    if np.ptp(panel.frame["w"].to_numpy()) > 0:
+        est.notes.append(
+            "in the synthetic methods every area weighs the same: the denominators or "
+            "weights do not weight them"
+        )
     try:
         placebo = synth.placebo(
             y, len(treated), first, est.method, opt.placebo_replications, opt.seed
