@@ -105,8 +105,11 @@ def test_a_treated_area_without_enough_periods_before_is_left_out_and_named():
 
 
 def test_the_rule_picks_the_method_by_design():
-    few = estimate_impact(synthetic_panel(), multiplier=1000)  # 4 treated, 8 comparison
+    few = estimate_impact(synthetic_panel(areas=20), multiplier=1000)  # 4 of 20 treated
     assert few.method == "sdid" and "synthetic comparison" in few.method_reason
+    # 8 comparison areas leave 4 donors per placebo replication: too few for weights
+    thin_pool = estimate_impact(synthetic_panel(), multiplier=1000)
+    assert thin_pool.method == "did" and "(14 needed)" in thin_pool.method_reason
     many = estimate_impact(synthetic_panel(areas=40, treated=12), multiplier=1000)
     assert many.method == "did" and many.interval_method == "cluster_robust"
     assert many.placebo_sets is None  # no placebo sets where they are not the headline

@@ -17,6 +17,7 @@ import pandas as pd
 
 from cim.city import City
 from cim.impact.adjacency import load_neighbours
+from cim.impact.estimator import synthetic_fits
 from cim.impact.settings import MIN_PLACEBO_SETS, ImpactSettings
 
 # a count has no denominator: each area weighs the same (weight 1)
@@ -229,7 +230,7 @@ def _synthetic_design(n_treated: int, n_pool: int, settings: ImpactSettings) -> 
     clusters = n_treated + n_pool >= settings.min_clusters
     if clusters and n_treated >= settings.min_treated_clusters:
         return False
-    return math.comb(n_pool, n_treated) >= MIN_PLACEBO_SETS
+    return synthetic_fits(n_treated, n_pool, settings)
 
 
 def design(

@@ -216,15 +216,26 @@ def choose_method(
             f"one common start and {n_treated} treated of {n_areas} areas: enough for a "
             "cluster-robust difference-in-differences"
         )
-    if math.comb(n_complete_comparison, n_treated) >= MIN_PLACEBO_SETS:
+    if synthetic_fits(n_treated, n_complete_comparison, opt):
         return "sdid", (
             f"{n_treated} treated area(s) with one common start: a synthetic comparison, "
             "weighted to follow them before the start, with a placebo standard error"
         )
     return "did", (
         f"{n_treated} treated area(s) and {n_complete_comparison} comparison areas with "
-        "every period: too few for synthetic weights, so difference-in-differences with "
-        "the placebo-in-space test"
+        f"every period: too few for synthetic weights ({n_treated + opt.min_donor_areas} "
+        "needed), so difference-in-differences with the placebo-in-space test"
+    )
+
+
+def synthetic_fits(n_treated: int, n_comparison: int, opt: ImpactSettings) -> bool:
+    """Enough comparison areas for the synthetic methods' placebo standard error: each
+    replication lets ``n_treated`` of them pose as treated and fits its weights on the
+    rest, which must be at least ``min_donor_areas``; and the distinct replications must
+    be enough for a 5% test."""
+    return (
+        n_comparison - n_treated >= opt.min_donor_areas
+        and math.comb(n_comparison, n_treated) >= MIN_PLACEBO_SETS
     )
 
 

@@ -67,6 +67,12 @@ class ImpactSettings(Strict):
         ge=MIN_PLACEBO_SETS,
         description="placebo assignments at most (all of them when fewer, else a seeded sample)",
     )
+    min_donor_areas: int = Field(
+        10,
+        ge=2,
+        description="comparison areas beyond the treated count needed for the synthetic "
+        "methods: each placebo replication fits its weights on this many",
+    )
     placebo_replications: int = Field(
         200,
         ge=MIN_PLACEBO_SETS,
