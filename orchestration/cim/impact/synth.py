@@ -271,64 +271,10 @@ def _simplex_fit(
 ) -> np.ndarray:
     """Weights w on the simplex minimising zeta^2 |w|^2 + |A w - b|^2 / rows.
 
-    `problem` is [A | b] (b the last column). Two Frank-Wolfe rounds as synthdid: a short
-    one, then a long one from its sparsified solution, which drops the many tiny weights
-    the first round leaves (easier to read, and the package's published numbers).
-    """
-    if intercept:  # a free intercept is the same as centring every column
-        problem = problem - problem.mean(axis=0)
-    a = problem[:, :-1]
-    b = problem[:, -1]
-    w = np.full(a.shape[1], 1.0 / a.shape[1]) if start is None else np.asarray(start, float)
-    w = _frank_wolfe(a, b, zeta, w, min_decrease, _MAX_ITER_PRE_SPARSIFY)
-    return _frank_wolfe(a, b, zeta, _sparsify(w), min_decrease, _MAX_ITER)
-
-
-def _frank_wolfe(
-    a: np.ndarray,
-    b: np.ndarray,
-    zeta: float,
-    w: np.ndarray,
-    min_decrease: float,
-    max_iter: int,
-) -> np.ndarray:
-    """Frank-Wolfe with exact line search (synthdid's sc.weight.fw and fw.step).
-
-    Minimises |A w - b|^2 + eta |w|^2 with eta = rows * zeta^2 over the simplex. Each step
-    moves w toward the vertex with the smallest gradient by the exact minimising length.
-    Stops after max_iter steps or once, from the third step on, the last step lowered
-    the objective (divided by rows) by no more than min_decrease^2. The package usually
-    runs all 10 000 steps, so the residual A w - b is updated in place rather than
-    recomputed: the same iterates, several times faster in numpy.
-    """
-    rows = a.shape[0]
-    eta = rows * zeta**2
-    tolerance = min_decrease**2
-    a_t = np.ascontiguousarray(a.T)  # columns of A as rows: one contiguous slice per vertex
-    w = np.array(w, dtype=float)
-    residual = a @ w - b
-    previous = current = np.inf
-    for step_count in range(max_iter):
-        if step_count >= 2 and not previous - current > tolerance:
-            break
-        half_grad = a_t @ residual + eta * w
-        vertex = int(np.argmin(half_grad))
-        w_vertex = float(w[vertex])
-        norm_w = float(w @ w)
-        # direction d = e_vertex - w; it is zero when w already is that vertex
-        if not (w_vertex == 1.0 and norm_w == 1.0):
-            residual_change = a_t[vertex] - (residual + b)  # A d
-            slope = float(half_grad[vertex] - half_grad @ w)  # half gradient . d
-            curvature = float(residual_change @ residual_change) + eta * (
-                norm_w - 2.0 * w_vertex + 1.0
-            )
-            if curvature > 0:
-                length = min(1.0, max(0.0, -slope / curvature))
-                w *= 1.0 - length
-                w[vertex] += length
-                residual += length * residual_change
-        previous, current = current, (eta * float(w @ w) + float(residual @ residual)) / rows
-    return w
+    `problem` is [A | b] (b the last column); one problem of ``_simplex_fit_batch``."""
+    columns = problem.shape[1] - 1
+    w = np.full(columns, 1.0 / columns) if start is None else np.asarray(start, float)
+    return _simplex_fit_batch(problem[None], zeta, intercept, w[None], min_decrease)[0]
 
 
 def _fit_batch(
@@ -380,7 +326,12 @@ def _fit_batch(
 def _simplex_fit_batch(
     problem: np.ndarray, zeta: float, intercept: bool, start: np.ndarray, min_decrease: float
 ) -> np.ndarray:
-    """``_simplex_fit`` of a stack of problems of one shape (sets x rows x columns)."""
+    """Simplex weights of a stack of problems of one shape (sets x rows x columns).
+
+    Two Frank-Wolfe rounds as synthdid: a short one, then a long one from its sparsified
+    solution, which drops the many tiny weights the first round leaves (easier to read,
+    and the package's published numbers). A free intercept is the same as centring every
+    column."""
     if intercept:
         problem = problem - problem.mean(axis=1, keepdims=True)
     a, b = problem[:, :, :-1], problem[:, :, -1]
@@ -397,14 +348,24 @@ def _frank_wolfe_batch(
     min_decrease: float,
     max_iter: int,
 ) -> np.ndarray:
-    """``_frank_wolfe`` on each problem of the stack; a problem that meets the stopping
-    rule stops moving while the others go on."""
+    """Frank-Wolfe with exact line search (synthdid's sc.weight.fw and fw.step) on each
+    problem of the stack; a problem that meets the stopping rule stops moving while the
+    others go on.
+
+    Minimises |A w - b|^2 + eta |w|^2 with eta = rows * zeta^2 over the simplex. Each step
+    moves w toward the vertex with the smallest gradient by the exact minimising length.
+    Stops after max_iter steps or once, from the third step on, the last step lowered
+    the objective (divided by rows) by no more than min_decrease^2. The package usually
+    runs all 10 000 steps, so the residual A w - b is updated in place rather than
+    recomputed: the same iterates, several times faster in numpy.
+    """
     n, rows = a.shape[0], a.shape[1]
     eta = rows * zeta**2
     tolerance = min_decrease**2
     index = np.arange(n)
     w = np.array(w, dtype=float)
-    residual = np.einsum("src,sc->sr", a, w) - b
+    a_t = np.ascontiguousarray(np.transpose(a, (0, 2, 1)))  # one contiguous row per vertex
+    residual = (a @ w[:, :, None])[:, :, 0] - b
     previous = np.full(n, np.inf)
     current = np.full(n, np.inf)
     active = np.ones(n, dtype=bool)
@@ -413,12 +374,12 @@ def _frank_wolfe_batch(
             active &= previous - current > tolerance
             if not active.any():
                 break
-        half_grad = np.einsum("src,sr->sc", a, residual) + eta * w
+        half_grad = (a_t @ residual[:, :, None])[:, :, 0] + eta * w
         vertex = np.argmin(half_grad, axis=1)
         w_vertex = w[index, vertex]
         norm_w = np.einsum("sc,sc->s", w, w)
         moves = active & ~((w_vertex == 1.0) & (norm_w == 1.0))
-        residual_change = a[index, :, vertex] - (residual + b)
+        residual_change = a_t[index, vertex] - (residual + b)
         slope = half_grad[index, vertex] - np.einsum("sc,sc->s", half_grad, w)
         curvature = np.einsum("sr,sr->s", residual_change, residual_change) + eta * (
             norm_w - 2.0 * w_vertex + 1.0
