@@ -184,6 +184,17 @@ def impact_events(action_id: str, indicator_id: str) -> pd.DataFrame:
     )
 
 
+def impact_donors(action_id: str, indicator_id: str) -> pd.DataFrame:
+    """The synthetic comparison's areas and weights (empty before the table existed)."""
+    if not has_table("marts", "fct_action_donors"):
+        return pd.DataFrame()
+    return query(
+        "SELECT * FROM marts.fct_action_donors WHERE action_id = ? AND indicator_id = ? "
+        "ORDER BY weight DESC, area_id",
+        (action_id, indicator_id),
+    )
+
+
 def period_start(period_id: object):
     if is_missing(period_id):
         return None

@@ -356,6 +356,31 @@ def test_impact_page_shows_estimate_interval_and_level(published):
     assert len(at.get("plotly_chart")) == 2  # treated vs comparison, event study
 
 
+def test_impact_page_names_the_method_and_shows_the_synthetic_comparison(published):
+    """ACT-021 has two target areas and a wide donor pool: synthetic
+    difference-in-differences, named in plain words, with its donors and weights."""
+    rows = published(
+        "SELECT indicator_id FROM marts.fct_action_impact "
+        "WHERE action_id = 'ACT-021' AND method = 'sdid' AND result = 'estimated' "
+        "ORDER BY indicator_id"
+    )
+    assert rows, "the demo has an action the synthetic method estimates"
+    indicator = rows[0][0]
+    at = run("impact", action="ACT-021", indicator=indicator, lang="nl")
+    words = catalog("nl")
+    shown = " ".join(m.value for m in at.markdown)
+    assert words["impact.estimator.sdid"] in shown
+    donors = published(
+        "SELECT area_id, weight FROM marts.fct_action_donors "
+        "WHERE action_id = 'ACT-021' AND indicator_id = ? ORDER BY weight DESC, area_id",
+        [indicator],
+    )
+    table = at.dataframe[1].value  # the summary, then the donors
+    assert len(table) == len(donors) and list(table.iloc[:, 1]) == [f"{w:.3f}" for _, w in donors]
+    assert words["impact.donors_title"] in [h.value for h in at.subheader]
+    assert len(at.get("plotly_chart")) == 1  # the trend with its synthetic line; no event study
+
+
 def test_impact_page_says_insufficient_evidence_without_a_number(published):
     at = run("impact", action="ACT-014", indicator="violent_crime_rate", lang="nl")
     assert at.title[0].value == "Effect van acties"

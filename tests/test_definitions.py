@@ -48,6 +48,7 @@ def test_asset_keys_snapshot():
             "dim_indicator",
             "dim_partner",
             "dim_period",
+            "fct_action_donors",
             "fct_action_event_study",
             "fct_action_impact",
             "fct_action_trends",

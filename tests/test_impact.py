@@ -72,7 +72,7 @@ def test_did_and_cluster_interval_equal_statsmodels(drop_rows):
 
 def test_event_study_equals_statsmodels_with_bin_dummies():
     panel = synthetic_panel(periods=24)
-    est = estimate_impact(panel, ImpactSettings(event_bin=3), multiplier=1000)
+    est = estimate_impact(panel, ImpactSettings(event_bin=3, method="did"), multiplier=1000)
     df = panel.copy()
     offset = df["period"].str[1:].astype(int) - 12
     bins = np.where(df["treated"] == 1, np.floor(offset / 3), np.nan)
@@ -89,12 +89,18 @@ def test_event_study_equals_statsmodels_with_bin_dummies():
         assert (b.lower, b.upper) == pytest.approx((lower, upper), rel=1e-6)
 
 
+DID = ImpactSettings(method="did")
+
+
 def test_synthetic_effect_recovered_and_placebo_covers_zero():
-    est = estimate_impact(synthetic_panel(effect=-0.25), multiplier=1000)
+    est = estimate_impact(synthetic_panel(effect=-0.25), DID, multiplier=1000)
     assert est.sufficient and est.interval_method == "placebo_in_space"
     assert est.relative_lower <= -0.25 <= est.relative_upper
     assert est.upper < 0 and est.maryland_level == 4
-    null = estimate_impact(synthetic_panel(effect=0.0, seed=11), multiplier=1000)
+    # the placebo standard error of the comparison areas' own sets is shown beside it
+    assert 0 < est.placebo_se < est.placebo_upper - est.placebo_lower
+    assert est.se == est.placebo_se
+    null = estimate_impact(synthetic_panel(effect=0.0, seed=11), DID, multiplier=1000)
     assert null.lower <= 0 <= null.upper
 
 
@@ -102,14 +108,14 @@ def test_placebo_interval_endpoints_are_where_the_test_flips():
     """Re-run the whole estimator with d taken out of the treated post periods: p-values
     just inside the interval exceed 5%, just outside they do not."""
     panel = synthetic_panel(effect=-0.2, areas=10, treated=3)
-    est = estimate_impact(panel, multiplier=1000)
+    est = estimate_impact(panel, DID, multiplier=1000)
     for bound, inward in [(est.placebo_lower, 1), (est.placebo_upper, -1)]:
         for step, accepted in [(inward * 1e-6, True), (-inward * 1e-6, False)]:
             d = bound + step
             shifted = panel.astype({"numerator": float})
             moved = (shifted["treated"] == 1) & (shifted["post"] == 1)
             shifted.loc[moved, "numerator"] -= d * shifted.loc[moved, "denominator"] / 1000
-            again = estimate_impact(shifted, multiplier=1000)
+            again = estimate_impact(shifted, DID, multiplier=1000)
             placebo = _placebo_estimates(shifted)
             assert (p_value(placebo, again.effect) > 0.05) == accepted, (bound, step)
 
@@ -194,8 +200,10 @@ def test_adjacency_from_demo_boundaries(demo_city):
 def test_thin_or_odd_panels_give_reasons_not_crashes():
     one = synthetic_panel(areas=12, treated=1)
     est = estimate_impact(one, ImpactSettings(min_clusters=2), multiplier=1000)
-    assert est.interval_method is None and not est.sufficient  # 1 treated: no cluster CI
-    assert "12 placebo sets give no bounded placebo interval" in est.guard_rails_failed[0]
+    assert not est.sufficient  # 1 treated: no cluster-robust interval, the placebo test
+    assert est.interval_method == "placebo_in_space"  # judges, the pre-trend too
+    assert est.method == "did"  # 11 comparison areas give 11 sets for synthetic weights
+    assert "only 12 placebo sets, 20 needed" in est.guard_rails_failed[0]
     flat = synthetic_panel().assign(numerator=0)
     assert "same value everywhere" in estimate_impact(flat).guard_rails_failed[0]
     late = synthetic_panel()
@@ -203,8 +211,9 @@ def test_thin_or_odd_panels_give_reasons_not_crashes():
     assert estimate_impact(late).guard_rails_failed == ["1 periods before the start, 3 needed"]
     staggered = synthetic_panel()
     staggered.loc[(staggered["area"] == "A00") & (staggered["period"] == "P017"), "post"] = 1
-    reasons = estimate_impact(staggered, multiplier=1000).guard_rails_failed
-    assert "the placebo interval needs one common start" in reasons[0]
+    est = estimate_impact(staggered, multiplier=1000)
+    assert est.method == "staggered"
+    assert "placebo sets need one common start" in est.guard_rails_failed[0]
 
 
 def test_relative_interval_maps_each_bound():

@@ -188,6 +188,11 @@ def test_guard_rails_hold_back_weak_designs(impact):
     assert "district level only" in " ".join(violent["guard_rails_failed"])
     before_data = _row(impact, "ACT-001", "youth_participation_share")
     assert "before the start" in " ".join(before_data["guard_rails_failed"])
+    # the youth centre's participation is 0 wherever and whenever the centre is not open:
+    # an "effect" on it would be the action's own participants
+    own_output = _row(impact, "ACT-005", "youth_participation_share")
+    assert own_output["result"] == "insufficient_evidence" and pd.isna(own_output["effect"])
+    assert "counts the action's own output" in " ".join(own_output["guard_rails_failed"])
     insufficient = impact[impact["result"] == "insufficient_evidence"]
     assert insufficient["effect"].isna().all() and insufficient["effect_lower_95"].isna().all()
     estimated = impact[impact["result"] == "estimated"]
@@ -267,7 +272,7 @@ def test_cli_on_a_csv_panel_prints_the_estimate(demo_build, tmp_path, monkeypatc
     bad = tmp_path / "bad.csv"
     bad.write_text("buurt,periode\nA,2024-01\n")
     assert main(["impact", str(bad)]) == 2
-    assert "lacks column(s) ['area', 'period', 'treated', 'post']" in capsys.readouterr().out
+    assert "lacks column(s) ['area', 'period', 'treated', 'post']" in capsys.readouterr().err
 
 
 def test_dbt_tests_of_the_impact_tables_ran_once_on_the_fresh_tables(demo_build):
@@ -330,3 +335,38 @@ def test_a_broken_impact_table_fails_its_dbt_check(demo_build, tmp_path):
         "source_accepted_values_impact_fct_action_impact_result__estimated__insufficient_evidence",
         "trends_suppressed_groups_have_no_value",
     }
+
+
+def test_synthetic_comparison_is_published_with_its_donors(demo_build, impact):
+    """ACT-021 (two target areas, a wide donor pool) is estimated by synthetic
+    difference-in-differences: its donors' weights sum to 1 and are comparison areas,
+    its synthetic line is in the trends, and the estimate equals the estimator's on the
+    same panel."""
+    rows = impact[(impact["action_id"] == "ACT-021") & (impact["result"] == "estimated")]
+    assert len(rows) >= 1 and set(rows["method"]) == {"sdid"}
+    assert set(rows["interval_method"]) == {"placebo_se"}
+    file = demo_build.paths.published / "current.duckdb"
+    con = duckdb.connect(str(file), read_only=True)
+    try:
+        donors = con.execute(
+            "SELECT indicator_id, area_id, weight FROM marts.fct_action_donors "
+            "WHERE action_id = 'ACT-021'"
+        ).df()
+        synthetic = con.execute(
+            "SELECT indicator_id, count(*) FROM marts.fct_action_trends "
+            "WHERE action_id = 'ACT-021' AND area_group = 'synthetic' GROUP BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+    for r in rows.itertuples():
+        mine = donors[donors["indicator_id"] == r.indicator_id]
+        assert mine["weight"].sum() == pytest.approx(1.0)
+        assert set(mine["area_id"]) <= set(r.comparison_area_ids)
+        assert r.effect_lower_95 < r.effect < r.effect_upper_95 and r.se > 0
+    assert {i for i, _ in synthetic} == set(rows["indicator_id"])
+    con, d = _design(demo_build, "ACT-021", rows.iloc[0]["indicator_id"])
+    con.close()
+    est = estimate_impact(
+        d.panel(), d.options(load_city(DEMO_CITY).settings.impact), float(d.indicator["multiplier"])
+    )
+    assert est.method == "sdid" and est.effect == pytest.approx(rows.iloc[0]["effect"], rel=1e-12)

@@ -46,6 +46,7 @@ def test_declaration_is_a_dbt_source_of_the_marts_schema_with_asset_keys():
             "fct_action_impact",
             "fct_action_event_study",
             "fct_action_trends",
+            "fct_action_donors",
         ]
     )
     for name, table in TABLES.items():
@@ -79,6 +80,7 @@ def test_tables_written_are_the_declaration_with_its_comments(tmp_path):
     frames = {
         "fct_action_impact": _frame("fct_action_impact", [_impact_row()]),
         "fct_action_event_study": _frame("fct_action_event_study", []),
+        "fct_action_donors": _frame("fct_action_donors", []),
         "fct_action_trends": _frame(
             "fct_action_trends",
             [
@@ -185,7 +187,11 @@ def test_cli_overrides_are_validated_like_city_yaml(tmp_path, capsys):
     synthetic_panel().to_csv(panel, index=False)
     assert main(["impact", str(panel), "--min-clusters", "1"]) == 2
     assert "impact: --min-clusters: Input should be greater than or equal to 2" in (
-        capsys.readouterr().out
+        capsys.readouterr().err
     )
-    code = main(["impact", str(panel), "--multiplier", "1000", "--max-placebo-sets", "100"])
+    did = ["--method", "did", "--max-placebo-sets", "100"]
+    code = main(["impact", str(panel), "--multiplier", "1000", *did])
     assert code == 0 and "placebo in space (100 sets)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:  # argparse's own usage error, exit code 2
+        main(["impact", str(panel), "--method", "twfe"])
+    assert refused.value.code == 2 and "invalid choice: 'twfe'" in capsys.readouterr().err

@@ -12,7 +12,14 @@ from app.i18n import t
 from app.text import md
 from app.views.common import BETTER, NEUTRAL, WORSE, require_data, url_select
 
-GROUP_COLOURS = {"treated": BETTER, "comparison": NEUTRAL, "displacement": WORSE}
+GROUP_COLOURS = {
+    "treated": BETTER,
+    "comparison": NEUTRAL,
+    "displacement": WORSE,
+    "synthetic": "#1f4e79",
+}
+# the synthetic comparison is a stand-in, drawn dashed beside the areas themselves
+GROUP_DASH = {"synthetic": "dash"}
 
 
 def _interval(lo: object, hi: object, digits: int = 2) -> str:
@@ -46,7 +53,10 @@ def trend_figure(trends: pd.DataFrame, start: object) -> go.Figure:
                 y=rows["value"],
                 mode="lines+markers",
                 name=t("impact.group." + group),
-                line={"color": GROUP_COLOURS.get(group, NEUTRAL)},
+                line={
+                    "color": GROUP_COLOURS.get(group, NEUTRAL),
+                    "dash": GROUP_DASH.get(group, "solid"),
+                },
                 connectgaps=False,
             )
         )
@@ -121,6 +131,35 @@ def _details(row: pd.Series, area_names: dict[str, str]) -> None:
         )
 
 
+def _method(row: pd.Series) -> None:
+    """The method in plain words, and what the estimate left out."""
+    method = row.get("method")
+    if data.is_missing(method):
+        return
+    st.markdown(f"**{t('impact.estimator')}:** {t('impact.estimator.' + str(method))}")
+    notes = row.get("notes")
+    notes = [] if notes is None or not isinstance(notes, list | tuple) else list(notes)
+    if notes:
+        st.caption(t("impact.notes") + ": " + "; ".join(md(n) for n in notes))
+
+
+def _donors(action: str, indicator: str, row: pd.Series, area_names: dict[str, str]) -> None:
+    donors = data.impact_donors(action, indicator)
+    if donors.empty:
+        return
+    st.subheader(t("impact.donors_title"))
+    st.caption(t("impact.donors_explain", rmse=data.fmt(row.get("pre_fit_rmse"))))
+    st.dataframe(
+        pd.DataFrame(
+            {
+                t("col.area"): [area_names.get(a, a) for a in donors["area_id"]],
+                t("impact.donor_weight"): [f"{w:.3f}" for w in donors["weight"]],
+            }
+        ),
+        hide_index=True,
+    )
+
+
 def render() -> None:
     st.title(t("page.impact"))
     if not require_data():
@@ -162,6 +201,9 @@ def render() -> None:
         reasons = row["guard_rails_failed"]
         for reason in [] if reasons is None else list(reasons):
             st.markdown(f"- {md(reason)}")
+    _method(row)
+    areas = data.areas()
+    area_names = dict(zip(areas["area_id"], areas["area_name"], strict=True))
     trends = data.impact_trends(action, indicator)
     if not trends.empty:
         st.subheader(t("impact.trend_title"))
@@ -174,6 +216,7 @@ def render() -> None:
         st.subheader(t("impact.event_title"))
         st.plotly_chart(event_figure(events), width="stretch")
         st.caption(t("impact.event_explain"))
+    if row["result"] == "estimated":
+        _donors(action, indicator, row, area_names)
     if row["result"] == "estimated" or not data.is_missing(row["pre_first_period_id"]):
-        areas = data.areas()
-        _details(row, dict(zip(areas["area_id"], areas["area_name"], strict=True)))
+        _details(row, area_names)

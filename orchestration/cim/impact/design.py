@@ -17,6 +17,7 @@ import pandas as pd
 
 from cim.city import City
 from cim.impact.adjacency import load_neighbours
+from cim.impact.estimator import synthetic_fits
 from cim.impact.settings import MIN_PLACEBO_SETS, ImpactSettings
 
 # a count has no denominator: each area weighs the same (weight 1)
@@ -219,6 +220,19 @@ def _match(d: Design, pool: list[str], settings: ImpactSettings) -> None:
     )
 
 
+def _synthetic_design(n_treated: int, n_pool: int, settings: ImpactSettings) -> bool:
+    """Whether the estimator's rule (``choose_method``) will call for synthetic weights
+    on this many treated areas and clean comparison areas (one action: one start)."""
+    if settings.method in ("sc", "sdid"):
+        return True
+    if settings.method != "auto":
+        return False
+    clusters = n_treated + n_pool >= settings.min_clusters
+    if clusters and n_treated >= settings.min_treated_clusters:
+        return False
+    return synthetic_fits(n_treated, n_pool, settings)
+
+
 def design(
     con: duckdb.DuckDBPyConnection, action: Action, indicator: dict, inputs: Inputs
 ) -> Design:
@@ -269,6 +283,15 @@ def design(
             for a in o.targets
         }
         pool = sorted(have - set(d.treated) - near - busy)
-        _match(d, pool, settings)
+        if _synthetic_design(len(d.treated), len(pool), settings):
+            # the synthetic weights choose among all clean areas: matching first would
+            # only take away the donors that fit best
+            d.comparison = pool
+            d.comparison_rule = (
+                f"donor pool: the {len(pool)} untreated areas that neither border the "
+                "treated areas nor take part in another running action"
+            )
+        else:
+            _match(d, pool, settings)
     d.displacement = sorted((near & have) - set(d.comparison))
     return d

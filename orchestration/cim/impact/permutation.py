@@ -39,16 +39,35 @@ def assignments(n_areas: int, treated: list[int], limit: int, seed: int) -> np.n
     return np.array(rows)
 
 
-def placebo_slopes(panel: Panel, regressors: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Slope of each column of ``targets`` on each placebo regressor (columns of
-    ``regressors``), both fixed effects partialled out: shape (placebos, targets)."""
-    out = np.empty((regressors.shape[1], targets.shape[1]))
-    for start in range(0, regressors.shape[1], 500):
-        xt = demean(panel, regressors[:, start : start + 500])
+# bytes of placebo regressors held at once: the blocks shrink as the panel grows, so the
+# memory stays flat whatever the number of areas and sets
+_BLOCK_BYTES = 128 * 2**20
+
+
+def placebo_slopes(
+    panel: Panel,
+    sets: np.ndarray,
+    columns: np.ndarray,
+    multiplier: np.ndarray,
+    targets: np.ndarray,
+) -> np.ndarray:
+    """Slope of each column of ``targets`` on each placebo regressor, both fixed effects
+    partialled out: shape (sets, targets).
+
+    The regressor of set ``s`` is ``sets[s, columns] * multiplier`` (``columns``: each
+    row's area in ``sets``; ``multiplier``: the post or trend indicator of each row). It is
+    built for one block of sets at a time, never for all of them."""
+    out = np.empty((len(sets), targets.shape[1]))
+    block = max(1, min(512, _BLOCK_BYTES // (8 * max(1, len(columns)))))
+    for start in range(0, len(sets), block):
+        chunk = sets[start : start + block]
+        xt = demean(panel, chunk[:, columns].T * multiplier[:, None])
         xw = xt * panel.w[:, None]
         norm = (xw * xt).sum(axis=0)[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[start : start + 500] = np.where(norm > 1e-12, (xw.T @ targets) / norm, np.nan)
+            out[start : start + len(chunk)] = np.where(
+                norm > 1e-12, (xw.T @ targets) / norm, np.nan
+            )
     return out
 
 

@@ -7,15 +7,20 @@ estimator (``estimate_impact(panel, settings)``) and the overrides of ``cim impa
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from cim.strict import Strict
 
-# Placebo sets needed for a 95% placebo-in-space interval to exist at all: with fewer,
-# the observed assignment can never fall in the outer 2.5% on each side.
-MIN_PLACEBO_SETS = 40
+# The intervals are 95% ones: the columns of the impact marts say so (``*_95``).
+LEVEL = 0.95
+# Placebo sets needed for the placebo test to reject at all. The test is two-sided on
+# absolute values (is the real estimate among the most extreme?), so its smallest p-value
+# is 1 / sets: 20 sets reach p = 0.05, fewer never reject and bound no interval.
+MIN_PLACEBO_SETS = round(1 / (1 - LEVEL))
+
+Method = Literal["auto", "did", "staggered", "sc", "sdid"]
 
 
 class ImpactSettings(Strict):
@@ -27,6 +32,12 @@ class ImpactSettings(Strict):
         {"pre_years", "post_years", "comparison_areas_per_treated"}
     )
 
+    method: Method = Field(
+        "auto",
+        description="estimator: auto (the rule of docs/impact.md), did (two-way fixed "
+        "effects), staggered (imputation, not-yet-treated comparisons), sc (synthetic "
+        "control) or sdid (synthetic difference-in-differences)",
+    )
     pre_years: int = Field(2, ge=1, description="years before the start in the window, at most")
     post_years: int = Field(2, ge=1, description="years after the start in the window, at most")
     min_pre_periods: int = Field(
@@ -55,6 +66,22 @@ class ImpactSettings(Strict):
         2000,
         ge=MIN_PLACEBO_SETS,
         description="placebo assignments at most (all of them when fewer, else a seeded sample)",
+    )
+    min_donor_areas: int = Field(
+        10,
+        ge=2,
+        description="comparison areas beyond the treated count needed for the synthetic "
+        "methods: each placebo replication fits its weights on this many",
+    )
+    placebo_replications: int = Field(
+        200,
+        ge=MIN_PLACEBO_SETS,
+        description="placebo replications of the synthetic estimators' standard error",
+    )
+    placebo_always: bool = Field(
+        False,
+        description="compute placebo sets even where the cluster-robust interval is the "
+        "headline (slower; the placebo figures are then shown beside it)",
     )
     pretrend_alpha: float = Field(
         0.05,

@@ -10,7 +10,7 @@ import pandas as pd
 
 from cim.city import City
 from cim.impact.design import Design, design, load_inputs
-from cim.impact.estimator import estimate_impact
+from cim.impact.estimator import Estimate, estimate_impact
 from cim.impact.schema import TABLES
 from cim.impact.wdd import Counts, weighted_displacement_difference
 
@@ -109,7 +109,7 @@ def _trends(d: Design, period_ids: dict) -> list[dict]:
 def analyse(con: duckdb.DuckDBPyConnection, city: City, as_of: dt.date) -> dict[str, pd.DataFrame]:
     """Every action x linked indicator: design, estimate, tables (nothing written)."""
     inputs = load_inputs(con, city, as_of)
-    impact, events, trends = [], [], []
+    impact, events, trends, donors = [], [], [], []
     for action in inputs.actions:
         for indicator_id in action.indicator_ids:
             indicator = inputs.indicators.loc[indicator_id].to_dict()
@@ -127,7 +127,7 @@ def analyse(con: duckdb.DuckDBPyConnection, city: City, as_of: dt.date) -> dict[
             }
             if not d.problems:
                 try:
-                    row |= _estimated(d, inputs.settings, events, trends, ids)
+                    row |= _estimated(d, inputs.settings, events, trends, donors, ids)
                 except (ValueError, ArithmeticError, KeyError) as exc:
                     # one pair that cannot be estimated must not hold back the others
                     row["guard_rails_failed"] = [f"could not be estimated: {exc}"]
@@ -137,17 +137,44 @@ def analyse(con: duckdb.DuckDBPyConnection, city: City, as_of: dt.date) -> dict[
         "fct_action_impact": _frame("fct_action_impact", impact),
         "fct_action_event_study": _frame("fct_action_event_study", events),
         "fct_action_trends": _frame("fct_action_trends", trends),
+        "fct_action_donors": _frame("fct_action_donors", donors),
     }
 
 
-def _estimated(d: Design, settings, events: list, trends: list, ids: dict) -> dict:
+def _synthetic_trend(d: Design, est: Estimate) -> list[dict]:
+    """The synthetic comparison per period, hidden where the donors it leans on hold
+    fewer cases than the publication rule (it would show their own small cells)."""
+    survey = d.indicator["indicator_kind"].startswith("survey")
+    floor = d.indicator["min_respondents"] if survey else d.indicator["min_cell"]
+    by_period = d.values.drop_duplicates("period_id").set_index("period_id")["start_date"]
+    donors = d.values[d.values["area_id"].isin(est.synthetic.donors)]
+    cases = donors.groupby("period_id")["n"].sum()
+    rows = []
+    for period, value in zip(est.synthetic.periods, est.synthetic.synthetic, strict=True):
+        hidden = bool(cases.get(period, 0) < floor)
+        rows.append(
+            {
+                "period_id": period,
+                "period_start": by_period[period],
+                "area_group": "synthetic",
+                "value": None if hidden else value,
+                "suppressed": hidden,
+            }
+        )
+    return rows
+
+
+def _estimated(d: Design, settings, events: list, trends: list, donors: list, ids: dict) -> dict:
     opt = d.options(settings)
     per_bin = opt.event_bin
     est = estimate_impact(d.panel(), opt, multiplier=float(d.indicator["multiplier"]))
     v = d.values.drop_duplicates("period_index").set_index("period_index")["period_id"]
     period_ids = v.to_dict()
     trends += [{**ids, **t} for t in _trends(d, period_ids)]
-    if est.sufficient:
+    if est.sufficient and est.synthetic is not None:
+        trends += [{**ids, **t} for t in _synthetic_trend(d, est)]
+        donors += [{**ids, "area_id": a, "weight": w} for a, w in est.synthetic.donors.items()]
+    if est.sufficient and est.method == "did":
         events.append(
             {
                 **ids,
@@ -192,6 +219,9 @@ def _estimated(d: Design, settings, events: list, trends: list, ids: dict) -> di
         "comparison_post_value": est.comparison_post,
         "before_after_change": est.before_after_change,
         "result": "estimated" if sufficient else "insufficient_evidence",
+        "method": est.method,
+        "method_reason": est.method_reason,
+        "notes": est.notes,
         "guard_rails_failed": est.guard_rails_failed,
         "maryland_level": est.maryland_level,
         "placebo_sets": est.placebo_sets,
@@ -205,6 +235,9 @@ def _estimated(d: Design, settings, events: list, trends: list, ids: dict) -> di
             "placebo_lower_95": est.placebo_lower,
             "placebo_upper_95": est.placebo_upper,
             "effect": est.effect,
+            "se": est.se,
+            "placebo_se": est.placebo_se,
+            "pre_fit_rmse": est.synthetic.pre_rmse if est.synthetic else None,
             "effect_lower_95": est.lower,
             "effect_upper_95": est.upper,
             "p_value": est.p_value,
