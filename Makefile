@@ -19,7 +19,7 @@ UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
 
 
-.PHONY: help setup run serve pipeline demo dev test lint prepare format ledger check-config docs health snapshots rollback withdraw reprocess impact bench clean
+.PHONY: help setup run serve pipeline demo dev test lint prepare format ledger check-config docs health snapshots rollback withdraw reprocess impact bench bench-impact clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ impact: setup  ## impact estimate on a CSV panel (PANEL=file.csv) or an action (
 
 bench: setup  ## benchmarks vs bare DuckDB (SCALES="1000000 3000000 10000000"; default 1000000)
 	@$(BIN)/python -m benchmarks.run --scales $(or $(SCALES),1000000) $(BENCH_ARGS)
+
+bench-impact: setup  ## impact estimate beside pyfixest (AREAS="5000 20000" x 72 months)
+	@$(BIN)/python -m benchmarks.impact_scale --areas $(or $(AREAS),5000 20000) $(BENCH_ARGS)
 
 docs: setup  ## dbt docs (catalog of every model and column) into dbt_project/target
 	@$(BIN)/cim docs

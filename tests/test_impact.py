@@ -89,6 +89,32 @@ def test_event_study_equals_statsmodels_with_bin_dummies():
         assert (b.lower, b.upper) == pytest.approx((lower, upper), rel=1e-6)
 
 
+def test_fit_in_column_blocks_with_sparse_regressors_equals_statsmodels(monkeypatch):
+    """The regressors demeaned a block of columns at a time (here one column per block),
+    given dense or sparse, on an unbalanced weighted panel: statsmodels' dummy regression."""
+    from cim.impact import twfe
+    from scipy import sparse
+
+    panel = synthetic_panel(periods=24)
+    panel = panel.drop(np.random.default_rng(3).choice(len(panel), 20, replace=False))
+    codes = long_panel(panel, 1000).codes
+    df = panel.reset_index(drop=True)
+    offset = np.where(df["treated"] == 1, df["period"].str[1:].astype(int) - 12, 99)
+    names = [f"e{k}" for k in range(5)]
+    for k, name in enumerate(names):  # five event dummies, offsets 0..4
+        df[name] = (offset == k).astype(float)
+    x = df[names].to_numpy()
+    whole = fit(codes, x)
+    monkeypatch.setattr(twfe, "_BLOCK_BYTES", 8 * len(df))  # one column per block
+    for given in (x, sparse.csr_matrix(x), sparse.csc_array(x)):
+        blocks = fit(codes, given)
+        assert blocks.coef == pytest.approx(whole.coef, rel=1e-10, abs=1e-12)
+        assert blocks.cov == pytest.approx(whole.cov, rel=1e-8, abs=1e-14)
+    sm = statsmodels_fit(df, 1000, " + ".join(names))
+    assert blocks.coef == pytest.approx(sm.params[names].to_numpy(), rel=1e-8, abs=1e-10)
+    assert blocks.se == pytest.approx(sm.bse[names].to_numpy(), rel=1e-7)
+
+
 DID = ImpactSettings(method="did")
 
 

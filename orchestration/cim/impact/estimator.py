@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 
 from cim.impact import permutation
 from cim.impact.panel import LongPanel, PanelError, first_post, long_panel
@@ -156,12 +156,18 @@ def _mean(frame: pd.DataFrame) -> float:
     return float(np.average(frame["y"], weights=frame["w"])) if len(frame) else math.nan
 
 
-def _event_bins(panel: LongPanel, starts: pd.Series, width: int) -> tuple[np.ndarray, list[int]]:
+def _event_bins(
+    panel: LongPanel, starts: pd.Series, width: int
+) -> tuple[sparse.csc_array, list[int]]:
+    """One dummy per bin of periods since the start (the bin before it is the reference),
+    sparse: each row is in at most one bin."""
     frame = panel.frame
     offset = frame["period_code"] - frame["area"].map(starts)
-    bins = np.floor(offset / width)
-    kept = sorted(int(b) for b in bins.dropna().unique() if b != -1)
-    x = np.column_stack([(bins == b).to_numpy(dtype=float) for b in kept])
+    bins = np.floor(offset.to_numpy(dtype=float) / width)
+    kept = sorted(int(b) for b in np.unique(bins[np.isfinite(bins)]) if b != -1)
+    rows = np.flatnonzero(np.isfinite(bins) & (bins != -1))
+    columns = np.searchsorted(kept, bins[rows])
+    x = sparse.csc_array((np.ones(len(rows)), (rows, columns)), shape=(len(frame), len(kept)))
     return x, kept
 
 

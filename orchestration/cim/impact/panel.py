@@ -86,10 +86,39 @@ def _first(mask) -> int:
     return int(np.flatnonzero(np.asarray(mask, dtype=bool))[0])
 
 
+def _one_text(v) -> str:
+    return "" if v is None or v is pd.NA or v != v else str(plain(v)).strip()
+
+
+def _same_key(series: pd.Series):
+    """Keys equal exactly where the values' text is equal, or None: text, integers and
+    flags as they are, floats by their bits (-0.0 is not 0.0); mixed objects have none
+    (1, 1.0 and True are equal keys but different text)."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.StringDtype):
+        return series
+    if dtype is np.dtype(object):
+        return series if pd.api.types.infer_dtype(series, skipna=False) == "string" else None
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        return series.to_numpy()
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        values = series.to_numpy()
+        return values.view(f"i{values.itemsize}")
+    return None
+
+
 def _text(series: pd.Series) -> pd.Series:
-    """Every value as stripped text; a missing one as ''."""
+    """Every value as stripped text; a missing one as ''. Each distinct value is written
+    once: a long panel repeats its areas, periods and flags."""
     values = series.astype(object)
-    return values.map(lambda v: "" if v is None or v is pd.NA or v != v else str(plain(v)).strip())
+    key = _same_key(series)
+    if key is None:
+        return values.map(_one_text)
+    codes, _ = pd.factorize(key, use_na_sentinel=False)
+    _, firsts = np.unique(codes, return_index=True)
+    text = values.iloc[firsts].map(_one_text).take(codes)
+    text.index = series.index
+    return text
 
 
 def _flag(series: pd.Series, column: str) -> pd.Series:
@@ -185,8 +214,8 @@ def _periods(series: pd.Series) -> pd.Series:
             raise PanelError(f"column 'period', row {row + 1}: the period is infinite{_line(row)}")
         whole = (values == values.round()).all() and values.abs().max() < 2**53
         return values.astype("int64") if whole else values
-    shape = text.str.replace(r"\d", "9", regex=True)
-    if shape.nunique() > 1:
+    if pd.Series(text.unique()).str.replace(r"\d", "9", regex=True).nunique() > 1:
+        shape = text.str.replace(r"\d", "9", regex=True)
         a = 0
         b = _first(shape != shape.iloc[0])
         raise PanelError(

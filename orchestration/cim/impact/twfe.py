@@ -76,43 +76,103 @@ def _averager(groups: np.ndarray, w: np.ndarray, n: int):
     return lambda values: (weights @ values) / totals
 
 
-def demean(panel: Panel, values: np.ndarray) -> np.ndarray:
-    """Weighted residuals of ``values`` on area and period dummies.
+def _averagers(panel: Panel):
+    return (
+        _averager(panel.area, panel.w, panel.n_areas),
+        _averager(panel.period, panel.w, panel.n_periods),
+    )
+
+
+def _project(panel: Panel, x: np.ndarray, averagers) -> tuple[np.ndarray, np.ndarray]:
+    """Demean ``x`` (rows x columns, C order) in place; returns the area and period effects
+    taken out, so that the input equals ``x + area_fx[area] + period_fx[period]``.
 
     Alternating projections with geometric convergence (in one or two sweeps for a
     balanced panel with weights constant per area). The tolerance is tight so results
-    agree with a dense solver."""
-    x = np.array(values, dtype=float, copy=True)
-    if x.ndim == 1:
-        x = x[:, None]
-    by_area = _averager(panel.area, panel.w, panel.n_areas)
-    by_period = _averager(panel.period, panel.w, panel.n_periods)
-    scale = max(1.0, float(np.abs(x).max())) if x.size else 1.0
+    agree with a dense solver. One scratch array of the size of ``x`` is all it adds."""
+    by_area, by_period = averagers
+    area_fx = np.zeros((panel.n_areas, x.shape[1]))
+    period_fx = np.zeros((panel.n_periods, x.shape[1]))
+    if not x.size:
+        return area_fx, period_fx
+    scale = max(1.0, float(np.abs(x).max()))
+    step = np.empty_like(x)
     for _ in range(_MAX_SWEEPS):
-        x -= by_area(x)[panel.area]
-        step = by_period(x)[panel.period]
-        x -= step
-        if np.abs(step).max() <= _TOLERANCE * scale:
-            return x
+        means = by_area(x)
+        area_fx += means
+        x -= np.take(means, panel.area, axis=0, out=step, mode="clip")
+        means = by_period(x)
+        period_fx += means
+        x -= np.take(means, panel.period, axis=0, out=step, mode="clip")
+        if np.abs(step, out=step).max() <= _TOLERANCE * scale:
+            return area_fx, period_fx
     raise ArithmeticError("fixed effects did not converge: is the panel connected?")
 
 
-def fit(panel: Panel, x: np.ndarray) -> Fit:
-    """Regress ``panel.y`` on ``x`` (one or more columns) and both sets of fixed effects."""
-    x = np.asarray(x, dtype=float)
+def demean(panel: Panel, values: np.ndarray) -> np.ndarray:
+    """Weighted residuals of ``values`` on area and period dummies."""
+    x = np.array(values, dtype=float, copy=True, order="C")
     if x.ndim == 1:
         x = x[:, None]
-    both = demean(panel, np.column_stack([x, panel.y]))
-    xt, yt = both[:, :-1], both[:, -1]
-    xw = xt * panel.w[:, None]
-    bread = np.linalg.inv(xw.T @ xt)
-    coef = bread @ (xw.T @ yt)
-    resid = yt - xt @ coef
-    scores = np.zeros((panel.n_areas, x.shape[1]))
-    np.add.at(scores, panel.area, xw * resid[:, None])
+    _project(panel, x, _averagers(panel))
+    return x
+
+
+# bytes of one block of demeaned regressors: the fit holds two arrays of this size (the
+# block and its scratch) whatever the number of rows and regressors
+_BLOCK_BYTES = 64 * 2**20
+
+
+def _regressors(x) -> np.ndarray | sparse.csc_array:
+    if sparse.issparse(x):
+        return sparse.csc_array(x, dtype=float)
+    x = np.asarray(x, dtype=float)
+    return x[:, None] if x.ndim == 1 else x
+
+
+def fit(panel: Panel, x) -> Fit:
+    """Regress ``panel.y`` on ``x`` (one or more columns, dense or scipy.sparse) and both
+    sets of fixed effects.
+
+    With M the weighted within projection, Frisch-Waugh-Lovell gives X~'W y~ = X~'W y,
+    X~'W X~ = X'W X~ and residuals M(y - X b), so ``x`` is demeaned in column blocks of
+    a fixed memory budget, never whole. The cluster scores need X~ = X - area effects -
+    period effects of X: the effects each block's demeaning took out are kept (areas and
+    periods by regressors, small), so one pass over the blocks does."""
+    x = _regressors(x)
+    n, k = x.shape
+    averagers = _averagers(panel)
+    w = np.asarray(panel.w, dtype=float)
+    yt = np.array(panel.y, dtype=float)[:, None]
+    _project(panel, yt, averagers)
+    yt = yt[:, 0]
+    wy = w * yt
+    gram, xty = np.empty((k, k)), np.empty(k)
+    area_fx, period_fx = np.empty((panel.n_areas, k)), np.empty((panel.n_periods, k))
+    width = max(1, _BLOCK_BYTES // (8 * max(1, n)))
+    for first in range(0, k, width):
+        cols = slice(first, min(k, first + width))
+        block = x[:, cols]
+        xt = block.toarray(order="C") if sparse.issparse(block) else np.array(block, order="C")
+        area_fx[:, cols], period_fx[:, cols] = _project(panel, xt, averagers)
+        xty[cols] = xt.T @ wy
+        xt *= w[:, None]
+        gram[:, cols] = x.T @ xt  # X'W X~ of the block's columns
+        del xt, block
+    bread = np.linalg.inv((gram + gram.T) / 2)
+    coef = bread @ xty
+    resid = demean(panel, panel.y - x @ coef)[:, 0]
+    # scores of area g: sum over its rows of w r X~ = w r (X - area_fx[g] - period_fx[t])
+    g, t = panel.n_areas, panel.n_periods
+    wr = w * resid
+    by_area = sparse.csr_array((wr, (panel.area, np.arange(n))), shape=(g, n))
+    raw = by_area @ x
+    raw = raw.toarray() if sparse.issparse(raw) else raw
+    cells = sparse.csr_array((wr, (panel.area, panel.period)), shape=(g, t))
+    totals = np.asarray(by_area.sum(axis=1)).ravel()
+    scores = raw - totals[:, None] * area_fx - cells @ period_fx
     meat = scores.T @ scores
-    n, g = len(panel.y), panel.n_areas
-    rank = x.shape[1] + panel.n_areas + panel.n_periods - 1
+    rank = k + g + t - 1
     factor = g / (g - 1) * (n - 1) / (n - rank)
-    nested = x.shape[1] + panel.n_periods
+    nested = k + t
     return Fit(coef, factor * bread @ meat @ bread, g, n, rank, nested)
