@@ -52,9 +52,12 @@ def _charts_without_data(tab) -> int:
     """Plotly charts on the page whose traces have no value at all."""
     return tab.evaluate(
         """() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => {
+            // plotly 6 sends numpy columns as typed arrays
+            const values = a => Array.isArray(a) || ArrayBuffer.isView(a) ? Array.from(a) : [];
+            const some = a => values(a).some(v => v !== null && v !== undefined
+                && !(typeof v === 'number' && Number.isNaN(v)));
             const traces = p.data || [];
-            return !traces.some(t => ['y', 'z', 'values', 'lat', 'locations'].some(k =>
-                Array.isArray(t[k]) && t[k].some(v => v !== null && v !== undefined)));
+            return !traces.some(t => ['x', 'y', 'z', 'values', 'lat'].some(k => some(t[k])));
         }).length"""
     )
 
