@@ -57,7 +57,9 @@ def _charts_without_data(tab) -> int:
             const some = a => values(a).some(v => v !== null && v !== undefined
                 && !(typeof v === 'number' && Number.isNaN(v)));
             const traces = p.data || [];
-            return !traces.some(t => ['x', 'y', 'z', 'values', 'lat'].some(k => some(t[k])));
+            // the value axis: x for horizontal bars, else y (z for maps, values for pies)
+            const axis = t => t.orientation === 'h' ? ['x'] : ['y', 'z', 'values', 'lat'];
+            return !traces.some(t => axis(t).some(k => some(t[k])));
         }).length"""
     )
 
