@@ -166,7 +166,7 @@ def _impact_of_the_count(con: duckdb.DuckDBPyConnection, city, as_of: str):
         if not d.problems:
             trends: list[dict] = []
             ids = {"action_id": action.action_id, "indicator_id": "violent_crime_count"}
-            return d, _estimated(d, inputs.settings, [], trends, ids), trends
+            return d, _estimated(d, inputs.settings, [], trends, [], ids), trends
     pytest.fail("no action aimed at violent crime could be designed on the count")
 
 
