@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import machine
+from benchmarks.report import machine, write_stamped
 
 REPO = Path(__file__).resolve().parents[1]
 EFFECT = -0.5  # the known effect
@@ -317,14 +317,7 @@ def markdown(results: dict) -> str:
 
 
 def write(results: dict, out: Path, started: dt.datetime) -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = started.strftime("%Y%m%dT%H%M%S")
-    json_file, md_file = out / f"impact-{stamp}.json", out / f"impact-{stamp}.md"
-    json_file.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
-    md_file.write_text(markdown(results), encoding="utf-8")
-    for file in (json_file, md_file):
-        shutil.copyfile(file, out / f"impact-latest{file.suffix}")
-    return json_file, md_file
+    return write_stamped(results, markdown(results), out, started, "impact", "impact-latest")
 
 
 def _versions() -> dict:

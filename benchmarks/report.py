@@ -196,14 +196,22 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(results: dict, out: Path, started: dt.datetime) -> tuple[Path, Path]:
+def write_stamped(
+    results: dict, text: str, out: Path, started: dt.datetime, stem: str, latest: str
+) -> tuple[Path, Path]:
+    """``<stem>-<time>.json`` and ``.md`` in ``out``, copied to ``<latest>.json`` and ``.md``
+    (the results a reader opens first; the stamped ones keep the history)."""
     out.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%dT%H%M%S")
-    json_file, md_file = out / f"bench-{stamp}.json", out / f"bench-{stamp}.md"
+    json_file, md_file = out / f"{stem}-{stamp}.json", out / f"{stem}-{stamp}.md"
     json_file.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
-    md_file.write_text(markdown(results), encoding="utf-8")
+    md_file.write_text(text, encoding="utf-8")
     for file in (json_file, md_file):
-        (out / f"latest{file.suffix}").write_text(
+        (out / f"{latest}{file.suffix}").write_text(
             file.read_text(encoding="utf-8"), encoding="utf-8"
         )
     return json_file, md_file
+
+
+def write_reports(results: dict, out: Path, started: dt.datetime) -> tuple[Path, Path]:
+    return write_stamped(results, markdown(results), out, started, "bench", "latest")
