@@ -1,7 +1,15 @@
--- Reporting and timeliness, DHIS2-style, over the last 12 deliveries owed (due on or
--- before the build date): one row per partner (feed_id null) and one per feed. Backfill
--- periods (history sent late on purpose) are left out: they must not lower the rates.
---   reporting rate = received / expected, on-time rate = received on time / expected
+-- Reporting and timeliness, DHIS2-style: one row per partner (feed_id null) and one per
+-- feed. Backfill periods (history sent late on purpose) are left out: they must not lower
+-- the rates.
+--   reporting rate = received / counted, on-time rate = received on time / counted
+-- Which deliveries are counted:
+--   * a delivery is counted once it is settled: it arrived (whenever), or its grace
+--     period is over without a valid file (missing, rejected). A period not yet due, or
+--     due but still in its grace period and not yet sent, is left out: a partner is not
+--     marked down for a delivery it can still make on time.
+--   * the window is the last 12 settled deliveries, plus every older one still missing
+--     (nothing valid ever arrived): a gap counts against the partner until it is filled,
+--     and never ages out of the rate.
 {% set rates %}
     count(*) as deliveries_expected,
     count(*) filter (where received) as deliveries_received,
@@ -14,15 +22,23 @@
     any_value(health_as_of) as health_as_of
 {% endset %}
 
-with ranked as (
+with settled as (
+    select *
+    from {{ ref('fct_feed_health') }}
+    where
+        expected
+        and not backfill
+        and (received or health_as_of > grace_until)
+),
+
+ranked as (
     select
         *,
         row_number() over (partition by feed_id order by due_date desc) as feed_recency,
         row_number()
             over (partition by partner_id order by due_date desc, feed_id asc)
             as partner_recency
-    from {{ ref('fct_feed_health') }}
-    where expected and not backfill
+    from settled
 ),
 
 rates as (
@@ -31,7 +47,7 @@ rates as (
         cast(null as varchar) as feed_id,
         {{ rates }}
     from ranked
-    where partner_recency <= 12
+    where partner_recency <= 12 or not received
     group by partner_id
 
     union all
@@ -41,7 +57,7 @@ rates as (
         feed_id,
         {{ rates }}
     from ranked
-    where feed_recency <= 12
+    where feed_recency <= 12 or not received
     group by partner_id, feed_id
 )
 
