@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
+import babel.numbers
+import plotly.graph_objects as go
 import streamlit as st
 import yaml
 from cim import settings
@@ -67,6 +69,30 @@ def lang() -> str:
     offered = languages()
     value = st.session_state.get("lang") or st.query_params.get("lang") or offered[0]
     return value if value in offered else offered[0]
+
+
+# Babel's locale per interface language. The language alone, not the city's country: an
+# English page keeps English punctuation (1,234.50) wherever the city lies.
+LOCALES = {"en": "en", "nl": "nl", "fr": "fr", "de": "de"}
+
+
+def locale() -> str:
+    """The reader's Babel locale (numbers and dates in ``app.data.fmt*``)."""
+    return LOCALES.get(lang(), "en")
+
+
+def separators() -> str:
+    """Plotly's ``layout.separators`` for the reader's language: the decimal mark, then
+    the thousands separator (".," in English, ",." in Dutch and German, ", " in French),
+    so hover values and axis ticks read as the page's numbers do."""
+    symbols = babel.numbers.get_decimal_symbol(locale()), babel.numbers.get_group_symbol(locale())
+    return "".join(symbols)
+
+
+def localised(figure: go.Figure) -> go.Figure:
+    """A plotly figure with the reader's decimal and thousands separators. Set per figure:
+    a plotly template is one process-wide default, shared by readers of every language."""
+    return figure.update_layout(separators=separators())
 
 
 def t(key: str, **kwargs: object) -> str:
