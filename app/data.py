@@ -10,6 +10,8 @@ import json
 import math
 from pathlib import Path
 
+import babel.dates
+import babel.numbers
 import pandas as pd
 import streamlit as st
 from cim import settings
@@ -270,10 +272,16 @@ def is_missing(v: object) -> bool:
 
 
 def fmt(v: object, digits: int = 2) -> str:
-    """One way of writing a number on every page (tests use the same function)."""
+    """One way of writing a number on every page (tests use the same function): fixed
+    decimals, grouped and punctuated as the reader's language writes them (1,234.50 in
+    English, 1.234,50 in Dutch and German, 1 234,50 in French)."""
     if is_missing(v):
         return "–"
-    return f"{float(v):,.{digits}f}"
+    number = float(v)
+    if round(number, digits) == 0:
+        number = 0.0  # no "-0.00" for a value that rounds to nothing
+    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+    return babel.numbers.format_decimal(number, format=pattern, locale=i18n.locale())
 
 
 def value_digits(indicator: pd.Series | dict) -> int:
@@ -282,11 +290,15 @@ def value_digits(indicator: pd.Series | dict) -> int:
 
 
 def fmt_date(v: object) -> str:
-    """A date (or timestamp) as YYYY-MM-DD."""
+    """A date (or timestamp) in the reader's language: Dec 7, 2026 · 7 dec 2026 ·
+    7 déc. 2026 · 07.12.2026."""
     if is_missing(v) or v is pd.NaT:
         return "–"
-    return str(pd.Timestamp(v).date())
+    return babel.dates.format_date(pd.Timestamp(v).date(), format="medium", locale=i18n.locale())
 
 
 def fmt_pct(v: object) -> str:
-    return "–" if is_missing(v) else f"{float(v) * 100:.0f}%"
+    """A share (0.59) as a whole percentage in the reader's language: 59% · 59 %."""
+    if is_missing(v):
+        return "–"
+    return babel.numbers.format_percent(float(v), locale=i18n.locale())

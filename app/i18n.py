@@ -9,10 +9,14 @@ shows on the next page load without a pipeline run.
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
+import babel.numbers
+import plotly.graph_objects as go
 import streamlit as st
 import yaml
 from cim import settings
@@ -69,6 +73,30 @@ def lang() -> str:
     return value if value in offered else offered[0]
 
 
+# Babel's locale per interface language. The language alone, not the city's country: an
+# English page keeps English punctuation (1,234.50) wherever the city lies.
+LOCALES = {"en": "en", "nl": "nl", "fr": "fr", "de": "de"}
+
+
+def locale() -> str:
+    """The reader's Babel locale (numbers and dates in ``app.data.fmt*``)."""
+    return LOCALES.get(lang(), "en")
+
+
+def separators() -> str:
+    """Plotly's ``layout.separators`` for the reader's language: the decimal mark, then
+    the thousands separator (".," in English, ",." in Dutch and German, ", " in French),
+    so hover values and axis ticks read as the page's numbers do."""
+    symbols = babel.numbers.get_decimal_symbol(locale()), babel.numbers.get_group_symbol(locale())
+    return "".join(symbols)
+
+
+def localised(figure: go.Figure) -> go.Figure:
+    """A plotly figure with the reader's decimal and thousands separators. Set per figure:
+    a plotly template is one process-wide default, shared by readers of every language."""
+    return figure.update_layout(separators=separators())
+
+
 def t(key: str, **kwargs: object) -> str:
     text = catalog(lang()).get(key) or catalog("en").get(key) or key
     return text.format(**kwargs) if kwargs else text
@@ -118,3 +146,92 @@ def indicator_text(indicator_id: object, key: str, default: object) -> object:
     if key == "name" and not _given(default):
         return readable(indicator_id)
     return default
+
+
+# --- texts the pipeline stores in English ------------------------------------------------
+# Impact guard rails and notes, comparison rules, method reasons and quality-check messages
+# are written by cim in English, from templates with figures and ids in them. Each template
+# is a ``reason.*`` key of app/i18n/en.yaml; the other catalogs say it in their language
+# with the same placeholders. A text no template matches is shown as written.
+REASON = "reason."
+# placeholders that hold ids, periods or lists: shown as written
+_AS_WRITTEN = {"area", "areas", "asset", "column", "method", "other", "period", "periods"}
+_IDENTIFIERS = {"column", "other"}
+_NUMBER = re.compile(r"-?\d+(?:\.(\d+))?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True)
+class _Template:
+    key: str
+    pattern: re.Pattern
+    literal: int  # characters outside placeholders: the more, the more specific
+
+
+def _pattern(template: str) -> tuple[re.Pattern, int]:
+    parts, seen, literal = [], set(), 0
+    for text, name, _spec, _conversion in string.Formatter().parse(template):
+        parts.append(re.escape(text))
+        literal += len(text)
+        if name is None:
+            continue
+        # a column is an identifier: "passed: x is given" is a passed check of "x is given"
+        value = r"\w+" if name in _IDENTIFIERS else ".+?"
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>{value})")
+        seen.add(name)
+    return re.compile("".join(parts), re.DOTALL), literal
+
+
+@cache
+def _templates() -> tuple[_Template, ...]:
+    found = [
+        _Template(key, *_pattern(text))
+        for key, text in catalog("en").items()
+        if key.startswith(REASON) and isinstance(text, str)
+    ]
+    # "delivery period not before {period}" before "{column} not before {other}"
+    return tuple(sorted(found, key=lambda tpl: -tpl.literal))
+
+
+def _parameter(name: str, value: str) -> str:
+    """A matched figure or id as the reader's page writes it."""
+    from app import data  # data imports this module
+
+    if name in ("rule", "error"):
+        return reason(value)
+    if name == "indicator":
+        return str(indicator_text(value, "name", None) or value)
+    if name in ("level", "lowest"):
+        return level_name(value)
+    if name == "start":
+        return data.fmt_date(value) if _ISO_DATE.fullmatch(value) else value
+    if name in _AS_WRITTEN:
+        return value
+    number = _NUMBER.fullmatch(value)
+    if number:
+        return data.fmt(float(value), len(number.group(1) or ""))
+    return value
+
+
+def reason(text: object) -> object:
+    """A text the pipeline stored in English (a guard rail, note, comparison rule, method
+    reason or quality-check message) in the reader's language, its figures in the
+    reader's number format; a text no template matches as it was written."""
+    if not isinstance(text, str):
+        return text
+    for template in _templates():
+        found = template.pattern.fullmatch(text)
+        if found is None:
+            continue
+        words = catalog(lang()).get(template.key) or catalog("en")[template.key]
+        return words.format(**{k: _parameter(k, v) for k, v in found.groupdict().items()})
+    return text
+
+
+def reasons(value: object) -> list[str]:
+    """A list column of such texts (NULL, read as None or NA: none), each translated."""
+    if isinstance(value, str):
+        return [reason(value)]
+    if not isinstance(value, list | tuple) and not hasattr(value, "tolist"):
+        return []
+    return [reason(item) for item in list(value)]

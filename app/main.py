@@ -2,8 +2,9 @@
 
 Streamlit's native multipage navigation: one ``st.Page`` per entry of ``app.views.PAGES``,
 titled in the reader's language, at its own URL path (``/indicator``, ``/impact``; the
-overview at ``/``), listed in the sidebar by ``st.navigation``. The language radio lives in
-this entrypoint, so it keeps its value on every page, and writes it to ``?lang=``.
+overview at ``/``), listed in the sidebar by ``st.navigation``. The language switches live
+in this entrypoint, so they keep their value on every page, and write it to ``?lang=``;
+the entrypoint also sets ``<html lang>`` and the browser tab's title in that language.
 
 Deep links: ``/indicator?indicator=property_crime_rate&area=04017A&lang=nl``,
 ``/impact?action=<action_id>&indicator=<indicator_id>``. Links written before the pages had
@@ -12,6 +13,8 @@ other parameters.
 """
 
 from __future__ import annotations
+
+import json
 
 import streamlit as st
 
@@ -23,25 +26,74 @@ from app.views import PAGES, page
 LEGACY_PAGE_PARAM = "page"
 
 
+# Streamlit's mobile layout collapses the sidebar below this width: the language switch at
+# the top of the page shows there only, the sidebar's radio everywhere else.
+PHONE_WIDTH = 768
+TOP_SWITCH = "lang_top"
+
+
+def _from_sidebar() -> None:
+    st.session_state[TOP_SWITCH] = st.session_state["lang"]
+
+
+def _from_top() -> None:
+    # the top switch cannot be emptied (required), but keep the state whole if it were
+    st.session_state["lang"] = st.session_state[TOP_SWITCH] or st.session_state["lang"]
+
+
 def language_selector() -> None:
     """The city's languages (city.yaml), the default first; the label says "language" in
-    each of them, so a reader finds it whichever language the page is in."""
+    each of them, so a reader finds it whichever language the page is in. Two switches
+    share the one state key ``lang``: the sidebar's radio, and a compact one at the top of
+    the page for a phone, where the sidebar starts collapsed."""
     langs = i18n.languages()
     if len(langs) > 1:
-        wanted = st.query_params.get("lang", langs[0])
+        current = i18n.lang()
+        # both switches read their value from the state, never from a default of their
+        # own: set before they exist, so the two stay in sync
+        for key in ("lang", TOP_SWITCH):
+            if st.session_state.get(key) != current:
+                st.session_state[key] = current
         label = " · ".join(dict.fromkeys(i18n.catalog(code)["app.language"] for code in langs))
         st.sidebar.radio(
             label,
             langs,
-            index=langs.index(wanted) if wanted in langs else 0,
+            index=None,
             format_func=lambda code: code.upper(),
             horizontal=True,
             key="lang",
+            on_change=_from_sidebar,
+        )
+        st.segmented_control(
+            label,
+            langs,
+            required=True,
+            format_func=lambda code: code.upper(),
+            key=TOP_SWITCH,
+            on_change=_from_top,
+            label_visibility="collapsed",
+        )
+        st.html(
+            f"<style>@media (min-width: {PHONE_WIDTH + 1}px) "
+            f"{{ .st-key-{TOP_SWITCH} {{ display: none; }} }}</style>"
         )
     # native navigation clears the query string; the widget's value survives it
     st.query_params["lang"] = i18n.lang()
     for problem in i18n.city_text().problems:
         st.sidebar.warning(t("app.city_words_problem", problem=md(problem)))
+
+
+def document_language() -> None:
+    """``<html lang>`` in the reader's language (screen readers, hyphenation, the
+    browser's translation offer). Streamlit has no API for it: a same-origin script sets
+    it, in the sidebar, where an element without height takes no room in the page."""
+    code = i18n.lang()
+    if code not in i18n.LANGS:
+        return  # only a known code goes into the script
+    st.sidebar.html(
+        f"<script>window.document.documentElement.lang = {json.dumps(code)};</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 def follow_legacy_link(pages: dict[str, st.Page], current: st.Page) -> None:
@@ -57,6 +109,7 @@ def follow_legacy_link(pages: dict[str, st.Page], current: st.Page) -> None:
 
 def main() -> None:
     language_selector()
+    document_language()
     pages = {key: page(key) for key in PAGES}
     current = st.navigation({t("app.title"): list(pages.values())})
     follow_legacy_link(pages, current)
