@@ -302,3 +302,20 @@ def fmt_pct(v: object) -> str:
     if is_missing(v):
         return "–"
     return babel.numbers.format_percent(float(v), locale=i18n.locale())
+
+
+def calendar(period_type: str) -> pd.DataFrame:
+    """Every period of a type with its first day (gaps in a series are periods of it)."""
+    return query(
+        "SELECT period_id, start_date FROM marts.dim_period WHERE period_type = ? "
+        "ORDER BY start_date",
+        (period_type,),
+    )
+
+
+def drawn_series(indicator_id: str, area_id: str, period_type: str) -> pd.DataFrame:
+    """``series`` with a row for every period between its first and last: a period with no
+    row is a gap, never bridged (app.series)."""
+    from app.series import complete
+
+    return complete(series(indicator_id, area_id, period_type), calendar(period_type))

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
-from app.data import fmt
+from app.data import fmt, fmt_date
 from app.i18n import LANGS, catalog
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
@@ -97,7 +97,7 @@ def test_overview_cards_show_city_progress(published):
     assert "youth_participation 2025-07: missing" in warnings
     captions = " ".join(c.value for c in at.caption)
     (created,) = published("SELECT manifest->>'created_at' FROM published.manifest")[0]
-    assert created in captions
+    assert fmt_date(created) in captions  # the date, in the reader's format
     assert at.query_params == {"lang": "en"}
 
 
@@ -115,15 +115,17 @@ def test_indicator_table_equals_mart_with_suppressed_cells(published):
     at.selectbox(key="breakdown_period").set_value(period).run()
     assert not at.exception
     shown = at.dataframe[0].value
+    # a monthly indicator: the table shows the rolling 12 months, the overview's scale
     rows = published(
-        "SELECT area_id, suppressed, value, lower_95, upper_95, n "
+        "SELECT area_id, suppressed, rolling_12m_value, rolling_12m_lower_95, "
+        "rolling_12m_upper_95, n "
         "FROM marts.fct_indicator_values WHERE indicator_id = ? AND period_id = ? "
         "AND area_level = 'neighbourhood' ORDER BY area_id",
         [ind, period],
     )
     assert shown["area code"].tolist() == [r[0] for r in rows]
     expected = [
-        ["suppressed"] * 4 if sup else [fmt(v), fmt(lo), fmt(hi), fmt(n)]
+        ["suppressed"] * 4 if sup else [fmt(v), fmt(lo), fmt(hi), fmt(n, 0)]
         for _, sup, v, lo, hi, n in rows
     ]
     assert shown[["value", "lower 95%", "upper 95%", "n"]].values.tolist() == expected
@@ -137,7 +139,7 @@ def test_indicator_table_equals_mart_with_suppressed_cells(published):
     hover = [text for trace in spec["data"] for text in trace.get("text", [])]
     names = dict(published("SELECT area_id, area_name FROM marts.dim_area"))
     for area_id, sup, *_ in rows:
-        assert (f"{names[area_id]}: suppressed" in hover) == sup
+        assert any(h.startswith(f"{names[area_id]}: suppressed ·") for h in hover) == sup
     assert at.query_params["indicator"] == ind
     assert at.query_params["area"] == CITY
 
@@ -150,8 +152,8 @@ def test_indicator_district_level_and_deep_link(published):
     period = at.selectbox(key="breakdown_period").value
     shown = at.dataframe[0].value
     rows = published(
-        "SELECT area_id, value FROM marts.fct_indicator_values WHERE indicator_id = ? "
-        "AND period_id = ? AND area_level = 'district' ORDER BY area_id",
+        "SELECT area_id, rolling_12m_value FROM marts.fct_indicator_values "
+        "WHERE indicator_id = ? AND period_id = ? AND area_level = 'district' ORDER BY area_id",
         ["violent_crime_rate", period],
     )
     assert list(zip(shown["area code"], shown["value"], strict=True)) == [
@@ -163,7 +165,8 @@ def test_area_profile_against_city(published):
     at = run("area", area="04017A")
     table = at.dataframe[0].value.set_index("indicator")
     rows = published(
-        "SELECT i.indicator_name, a.latest_value, c.latest_value FROM marts.fct_progress a "
+        "SELECT i.indicator_name || ' (' || i.unit || ')', a.latest_value, c.latest_value "
+        "FROM marts.fct_progress a "
         "JOIN marts.fct_progress c ON c.indicator_id = a.indicator_id AND c.area_id = ? "
         "JOIN marts.dim_indicator i ON i.indicator_id = a.indicator_id WHERE a.area_id = ?",
         [CITY, "04017A"],
@@ -172,7 +175,8 @@ def test_area_profile_against_city(published):
     suppressed = {
         name
         for (name,) in published(
-            "SELECT DISTINCT i.indicator_name FROM marts.fct_indicator_values v "
+            "SELECT DISTINCT i.indicator_name || ' (' || i.unit || ')' "
+            "FROM marts.fct_indicator_values v "
             "JOIN marts.dim_indicator i USING (indicator_id) WHERE v.area_id = ? AND v.suppressed",
             ["04017A"],
         )

@@ -364,7 +364,7 @@ def test_indicator_download_and_page_are_escaped(hostile):
     assert not any(cell.startswith("=") for cell in cells)
     for cell in cells:
         assert not cell.startswith(FORMULA_PREFIXES) or NEGATIVE_NUMBER.fullmatch(cell), cell
-    areas = [row[1] for row in rows[1:]]
+    areas = [row[0] for row in rows[1:]]  # the area's name comes first
     for area_id in ("04017A", "04017B", "04017C", "04017D", "04017E"):
         assert "'" + AREA_NAMES[area_id] in areas
     assert AREA_NAMES["04017F"] in areas  # starts with "<": no formula, kept as it is

@@ -1,13 +1,28 @@
-"""Area profile: every indicator's latest value in one area against the city's."""
+"""Area profile: every indicator's latest value in one area against the city's, with its
+trend, "better" or "worse" only where the 95% intervals say so (app.judgement)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from app import data
+from app import data, judgement
 from app.i18n import level_name, status, t
-from app.views.common import good_change, require_data, url_select
+from app.series import scale_of
+from app.text import md
+from app.views.common import page_link, require_data, url_select
+
+# a status in a table cell: an icon that tells it apart without its colour
+STATUS_ICONS = {"on track": "✔", "off track": "⚠", "insufficient data": "…", "no target": "–"}
+
+
+def _trend(ind, area_id: str) -> list[float | None]:
+    """The area's values on the indicator's scale, gaps kept as gaps (None)."""
+    s = data.drawn_series(ind.indicator_id, area_id, ind.cadence)
+    if s.empty:
+        return []
+    values = s[scale_of(ind.cadence).value].tail(36)
+    return [None if data.is_missing(v) else float(v) for v in values]
 
 
 def profile(area_id: str, city: str) -> pd.DataFrame:
@@ -28,31 +43,59 @@ def profile(area_id: str, city: str) -> pd.DataFrame:
         c = city_prog.loc[ind.indicator_id] if ind.indicator_id in city_prog.index else None
         a_val = None if a is None else a["latest_value"]
         c_val = None if c is None else c["latest_value"]
+        digits = data.value_digits(ind._asdict())
         if not data.is_missing(a_val):
-            shown = data.fmt(a_val, data.value_digits(ind._asdict()))
+            shown = data.fmt(a_val, digits)
         elif ind.indicator_id in suppressed:
             shown = t("suppressed")
         else:
             shown = t("area.not_published")
         # an area's count is part of the city's: no comparison, only rates compare
-        count = ind.indicator_kind == "count"
-        diff = None if count or data.is_missing(a_val) or data.is_missing(c_val) else a_val - c_val
-        better = good_change(diff, ind.desired_direction)
+        judged = (
+            None
+            if ind.indicator_kind == "count" or a is None or c is None
+            else judgement.against_reference(
+                a_val,
+                a["latest_lower_95"],
+                a["latest_upper_95"],
+                c_val,
+                c["latest_lower_95"],
+                c["latest_upper_95"],
+                direction=ind.desired_direction,
+            )
+        )
+        state = None if a is None else a["status"]
         rows.append(
             {
-                t("col.goal"): ind.goal_name,
-                t("col.indicator"): ind.indicator_name,
-                t("col.unit"): ind.unit,
-                t("col.period"): "–" if a is None else a["latest_period_id"],
+                "indicator_id": ind.indicator_id,
+                t("col.indicator"): f"{ind.indicator_name} ({ind.unit})",
                 t("col.area_value"): shown,
-                t("col.city_value"): data.fmt(c_val, 0 if count else 2),
-                t("col.vs_city"): (
-                    "–" if better is None else t("area.better") if better else t("area.worse")
+                t("col.city_value"): data.fmt(c_val, digits),
+                t("col.vs_city"): "–" if judged is None else t(f"area.{judged}"),
+                t("col.status"): (
+                    "–" if state is None else f"{STATUS_ICONS.get(state, '')} {status(state)}"
                 ),
-                t("col.status"): "–" if a is None else status(a["status"]),
+                t("area.trend"): _trend(ind, area_id),
+                t("col.period"): "–" if a is None else a["latest_period_id"],
+                t("col.goal"): ind.goal_name,
             }
         )
     return pd.DataFrame(rows)
+
+
+def nearest_with_value(area_id: str, indicator_id: str) -> str | None:
+    """The nearest area above ``area_id`` where the indicator has a published value."""
+    found = data.query(
+        """
+        SELECT p.area_id
+        FROM marts.dim_area a, unnest(a.ancestor_ids) WITH ORDINALITY AS up(area_id, rank)
+        JOIN marts.fct_progress p ON p.area_id = up.area_id
+        WHERE a.area_id = ? AND p.indicator_id = ? AND p.latest_value IS NOT NULL
+        ORDER BY up.rank LIMIT 1
+        """,
+        (area_id, indicator_id),
+    )
+    return None if found.empty else str(found["area_id"].iloc[0])
 
 
 def render() -> None:
@@ -64,5 +107,29 @@ def render() -> None:
     labels = {r.area_id: f"{r.area_name} ({level_name(r.area_level)})" for r in sub.itertuples()}
     area_id = url_select("area", t("area.pick"), list(labels), labels)
     city = data.city_area_id()
-    st.caption(t("area.explain"))
-    st.dataframe(profile(area_id, city), hide_index=True, width="stretch")
+    st.caption(f"{t('area.explain')} {t('area.rule')}")
+    table = profile(area_id, city)
+    st.dataframe(
+        table.drop(columns="indicator_id"),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            t("col.indicator"): st.column_config.TextColumn(width="large", pinned=True),
+            t("area.trend"): st.column_config.LineChartColumn(width="small"),
+        },
+    )
+    names = dict(zip(areas["area_id"], areas["area_name"], strict=True))
+    unpublished = table[table[t("col.area_value")] == t("area.not_published")]
+    for _, row in unpublished.iterrows():
+        above = nearest_with_value(area_id, row["indicator_id"])
+        if above is not None:
+            page_link(
+                "indicator",
+                t(
+                    "area.see_level",
+                    indicator=md(row[t("col.indicator")]),
+                    area=md(names.get(above, above)),
+                ),
+                indicator=row["indicator_id"],
+                area=above,
+            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import data, views  # views: the page registry, complete before any page renders
-from app.i18n import lang, t
+from app.i18n import lang, status, t
 
 # colour-blind safe diverging scale: blue = better, orange = worse
 BETTER, WORSE, NEUTRAL = "#2166ac", "#e66101", "#bbbbbb"
@@ -43,10 +43,19 @@ def page_link(key: str, label: str, **params: str) -> None:
     st.page_link(views.page(key), label=label, query_params={**params, "lang": lang()})
 
 
-def good_change(change: float | None, direction: str) -> bool | None:
-    if change is None or data.is_missing(change) or change == 0:
-        return None
-    return (change < 0) == (direction == "down")
+# progress status: colour AND icon (colour-blind safe: the icon alone tells them apart)
+STATUS_BADGES = {
+    "on track": ("blue", ":material/check_circle:"),
+    "off track": ("orange", ":material/warning:"),
+    "insufficient data": ("gray", ":material/hourglass_empty:"),
+    "no target": ("gray", ":material/remove:"),
+}
+
+
+def status_badge(value: object) -> None:
+    """A progress status as a coloured badge with an icon, in the reader's language."""
+    colour, icon = STATUS_BADGES.get(str(value), ("gray", ":material/help:"))
+    st.badge(f"{t('col.status')}: {status(value)}", icon=icon, color=colour)
 
 
 def direction_label(direction: str) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import data
+from app import data, i18n
 from app.i18n import level_name, status, t
 from app.text import md_code
 from app.views.common import require_data
@@ -141,12 +141,12 @@ def render() -> None:
             pd.DataFrame(
                 {
                     t("col.asset"): dq["asset"],
-                    t("col.expectation"): dq["expectation"],
+                    t("col.expectation"): [i18n.reason(e) for e in dq["expectation"]],
                     t("col.severity"): dq["severity"],
                     t("col.result"): [
                         t("health.passed") if s else t("health.failed") for s in dq["success"]
                     ],
-                    t("col.message"): dq["message"],
+                    t("col.message"): [i18n.reason(m) for m in dq["message"]],
                 }
             ),
             hide_index=True,

@@ -7,19 +7,20 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import data
-from app.i18n import t
+from app import data, i18n
+from app.i18n import localised, t
 from app.text import md
-from app.views.common import BETTER, NEUTRAL, WORSE, require_data, url_select
+from app.views.common import BETTER, NEUTRAL, require_data, url_select
 
 GROUP_COLOURS = {
     "treated": BETTER,
     "comparison": NEUTRAL,
-    "displacement": WORSE,
+    # neighbouring areas are neither better nor worse: violet, not the "worse" orange
+    "displacement": "#7b3294",
     "synthetic": "#1f4e79",
 }
 # the synthetic comparison is a stand-in, drawn dashed beside the areas themselves
-GROUP_DASH = {"synthetic": "dash"}
+GROUP_DASH = {"synthetic": "dash", "displacement": "dot"}
 
 
 def _interval(lo: object, hi: object, digits: int = 2) -> str:
@@ -62,8 +63,13 @@ def trend_figure(trends: pd.DataFrame, start: object) -> go.Figure:
         )
     if start is not None:
         fig.add_vline(x=pd.Timestamp(start).timestamp() * 1000, line_dash="dash")
-    fig.update_layout(height=360, margin={"t": 30, "b": 10}, legend={"orientation": "h"})
-    return fig
+    fig.update_layout(
+        height=360,
+        margin={"t": 40, "b": 10},
+        legend={"orientation": "h"},
+        title={"text": t("impact.trend_title"), "font": {"size": 14}},
+    )
+    return localised(fig)
 
 
 def event_figure(events: pd.DataFrame) -> go.Figure:
@@ -119,7 +125,7 @@ def _details(row: pd.Series, area_names: dict[str, str]) -> None:
                 "impact.design_body",
                 treated=names(row["treated_area_ids"]),
                 comparison=names(row["comparison_area_ids"]),
-                rule=md(row["comparison_rule"] or None),
+                rule=md(i18n.reason(row["comparison_rule"]) or None),
                 displacement=names(row["displacement_area_ids"]),
                 pre=f"{row['pre_first_period_id']} – {row['pre_last_period_id']}",
                 post=f"{row['post_first_period_id']} – {row['post_last_period_id']}",
@@ -137,8 +143,7 @@ def _method(row: pd.Series) -> None:
     if data.is_missing(method):
         return
     st.markdown(f"**{t('impact.estimator')}:** {t('impact.estimator.' + str(method))}")
-    notes = row.get("notes")
-    notes = [] if notes is None or not isinstance(notes, list | tuple) else list(notes)
+    notes = i18n.reasons(row.get("notes"))
     if notes:
         st.caption(t("impact.notes") + ": " + "; ".join(md(n) for n in notes))
 
@@ -153,7 +158,7 @@ def _donors(action: str, indicator: str, row: pd.Series, area_names: dict[str, s
         pd.DataFrame(
             {
                 t("col.area"): [area_names.get(a, a) for a in donors["area_id"]],
-                t("impact.donor_weight"): [f"{w:.3f}" for w in donors["weight"]],
+                t("impact.donor_weight"): [data.fmt(w, 3) for w in donors["weight"]],
             }
         ),
         hide_index=True,
@@ -166,7 +171,9 @@ def render() -> None:
         return
     impact = data.impact()
     if impact.empty:
-        st.info(t("impact.none"))
+        # a city without an activity registry gets no promise of results to come
+        registry = data.has_table("marts", "fct_activities") and not data.activities().empty
+        st.info(t("impact.none") if registry else t("impact.no_registry"))
         return
     actions = impact.drop_duplicates("action_id")
     action = url_select(
@@ -191,21 +198,26 @@ def render() -> None:
             t("impact.effect"),
             data.fmt(row["effect"]),
             _pct(row["relative_effect"]),
-            delta_color="inverse" if row["desired_direction"] == "down" else "normal",
+            # coloured only where the estimate stands out from chance
+            delta_color={"improvement": "blue", "deterioration": "orange"}.get(
+                str(row["finding"]), "gray"
+            ),
         )
         c2.metric(t("impact.interval"), _interval(row["effect_lower_95"], row["effect_upper_95"]))
         c3.metric(t("impact.level"), f"{int(row['maryland_level'])} / 5")
         st.caption(t("impact.contribution"))
     else:
         st.warning(verdict(row, unit))
-        reasons = row["guard_rails_failed"]
-        for reason in [] if reasons is None else list(reasons):
+        for reason in i18n.reasons(row["guard_rails_failed"]):
             st.markdown(f"- {md(reason)}")
     _method(row)
     areas = data.areas()
     area_names = dict(zip(areas["area_id"], areas["area_name"], strict=True))
     trends = data.impact_trends(action, indicator)
-    if not trends.empty:
+    if not trends.empty and trends["value"].isna().all():
+        # no chart without data: every cell of the comparison is withheld
+        st.info(t("impact.trend_withheld"))
+    elif not trends.empty:
         st.subheader(t("impact.trend_title"))
         start = data.period_start(row["post_first_period_id"])
         st.plotly_chart(trend_figure(trends, start), width="stretch")
@@ -214,7 +226,7 @@ def render() -> None:
     events = data.impact_events(action, indicator)
     if not events.empty:
         st.subheader(t("impact.event_title"))
-        st.plotly_chart(event_figure(events), width="stretch")
+        st.plotly_chart(localised(event_figure(events)), width="stretch")
         st.caption(t("impact.event_explain"))
     if row["result"] == "estimated":
         _donors(action, indicator, row, area_names)

@@ -6,19 +6,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import data, export
-from app.i18n import level_name, status, t
+from app import data, export, judgement
+from app.i18n import level_name, localised, t
+from app.series import gaps, runs, scale_of
 from app.text import html_text, md, md_code
 from app.views.common import (
-    NEUTRAL,
-    SCALE_HIGH_IS_BETTER,
-    SCALE_LOW_IS_BETTER,
+    BETTER,
+    WORSE,
     direction_label,
     require_data,
+    status_badge,
     url_select,
 )
-
-ROLLING_CADENCES = ("month", "quarter")
 
 # plotly.js fetches a world topojson from cdn.plot.ly for every geo subplot, even with the
 # base map hidden. Offline we hand it an empty topology in a data: URL; the file name plotly
@@ -32,35 +31,48 @@ def area_labels(areas: pd.DataFrame) -> dict[str, str]:
 
 
 def trend_figure(s: pd.DataFrame, ind: pd.Series, prog: pd.Series | None) -> go.Figure:
-    rolling = ind["cadence"] in ROLLING_CADENCES and s["rolling_12m_value"].notna().any()
-    col, lo, hi = (
-        ("rolling_12m_value", "rolling_12m_lower_95", "rolling_12m_upper_95")
-        if rolling
-        else ("value", "lower_95", "upper_95")
-    )
+    """The series on the indicator's one scale with its 95% band; the band is drawn per
+    unbroken stretch and the line breaks at every gap (app.series): never bridged."""
+    scale = scale_of(ind["cadence"])
     x = pd.to_datetime(s["start_date"])
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=s[hi], line={"width": 0}, showlegend=False, hoverinfo="skip"))
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=s[lo],
-            line={"width": 0},
-            fill="tonexty",
-            fillcolor="rgba(33,102,172,0.2)",
-            name=t("indicator.band"),
-            hoverinfo="skip",
+    for i, part in enumerate(runs(s, scale.lower)):
+        px = pd.to_datetime(part["start_date"])
+        fig.add_trace(
+            go.Scatter(
+                x=px,
+                y=part[scale.upper],
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+                legendgroup="band",
+            )
         )
-    )
+        fig.add_trace(
+            go.Scatter(
+                x=px,
+                y=part[scale.lower],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor="rgba(33,102,172,0.2)",
+                name=t("indicator.band"),
+                hoverinfo="skip",
+                legendgroup="band",
+                showlegend=i == 0,
+            )
+        )
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=s[col],
+            y=s[scale.value],
             mode="lines+markers",
+            connectgaps=False,
             line={"color": "#2166ac"},
-            name=t("indicator.rolling") if rolling else t("col.value"),
+            name=t("indicator.rolling") if scale.rolling else t("col.value"),
             customdata=s["period_id"],
-            hovertemplate="%{customdata}: %{y:.2f}<extra></extra>",
+            hovertemplate="%{customdata}: %{y:,.2f}<extra></extra>",
         )
     )
     if prog is not None:
@@ -93,8 +105,9 @@ def trend_figure(s: pd.DataFrame, ind: pd.Series, prog: pd.Series | None) -> go.
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         yaxis_title=html_text(ind["unit"]),
         legend={"orientation": "h"},
+        title={"text": html_text(ind["indicator_name"]), "font": {"size": 14}},
     )
-    return fig
+    return localised(fig)
 
 
 def not_placed_note(s: pd.DataFrame, ind: pd.Series, area_level: str) -> str | None:
@@ -120,64 +133,113 @@ def not_placed_note(s: pd.DataFrame, ind: pd.Series, area_level: str) -> str | N
     )
 
 
-def breakdown_table(rows: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
-    """The rows exactly as shown (and downloaded): suppressed cells say so in words.
-    ``digits``: decimals of the value (0 for a count)."""
+def breakdown_table(
+    rows: pd.DataFrame, ind: pd.Series, judged: pd.Series | None = None
+) -> pd.DataFrame:
+    """The rows exactly as shown (and downloaded), on the indicator's one scale (the
+    rolling 12 months for monthly and quarterly indicators, as on the overview):
+    suppressed cells say so in words; "vs city" follows the significance rule."""
     word = t("suppressed")
+    scale = scale_of(ind["cadence"])
+    digits = data.value_digits(ind)
 
-    def cell(r: pd.Series, col: str, places: int = 2) -> str:
+    def cell(r: pd.Series, col: str, places: int) -> str:
         return word if r["suppressed"] else data.fmt(r[col], places)
 
+    judged = judged if judged is not None else pd.Series([None] * len(rows), index=rows.index)
     return pd.DataFrame(
         {
-            t("col.area_id"): rows["area_id"],
             t("col.area"): rows["area_name"],
+            t("col.value"): [cell(r, scale.value, digits) for _, r in rows.iterrows()],
+            t("col.lower"): [cell(r, scale.lower, digits) for _, r in rows.iterrows()],
+            t("col.upper"): [cell(r, scale.upper, digits) for _, r in rows.iterrows()],
+            t("col.vs_city"): [
+                t(f"area.{j}") if j in ("better", "same", "worse") else "–" for j in judged
+            ],
+            t("col.n"): [cell(r, "n", 0) for _, r in rows.iterrows()],
+            t("col.area_id"): rows["area_id"],
             t("col.period"): rows["period_id"],
-            t("col.value"): [cell(r, "value", digits) for _, r in rows.iterrows()],
-            t("col.lower"): [cell(r, "lower_95") for _, r in rows.iterrows()],
-            t("col.upper"): [cell(r, "upper_95") for _, r in rows.iterrows()],
-            t("col.n"): [cell(r, "n") for _, r in rows.iterrows()],
         }
     ).reset_index(drop=True)
 
 
-def map_figure(rows: pd.DataFrame, geojson: dict, direction: str) -> go.Figure:
-    shown = rows[~rows["suppressed"] & rows["value"].notna()]
-    hidden = rows[rows["suppressed"]]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Choropleth(
-            geojson=geojson,
-            featureidkey="properties.area_id",
-            locations=shown["area_id"],
-            z=shown["value"],
-            colorscale=SCALE_LOW_IS_BETTER if direction == "down" else SCALE_HIGH_IS_BETTER,
-            text=[
-                f"{html_text(n)}: {data.fmt(v)}"
-                for n, v in zip(shown["area_name"], shown["value"], strict=False)
-            ],
-            hoverinfo="text",
-            marker_line_color="white",
-            colorbar={"title": ""},
-        )
+MAP_COLOURS = {"better": BETTER, "same": "#969696", "worse": WORSE, "hidden": "#e8e8e8"}
+
+
+def judged_rows(rows: pd.DataFrame, city_row: pd.Series | None, ind: pd.Series) -> pd.Series:
+    """better / same / worse against the city on the indicator's scale (app.judgement),
+    ``hidden`` for a suppressed cell or one without a value, None where there is no
+    evidence either way (no interval)."""
+    scale = scale_of(ind["cadence"])
+    ref = (
+        (None, None, None)
+        if city_row is None
+        else tuple(city_row[c] for c in (scale.value, scale.lower, scale.upper))
     )
-    if not hidden.empty:
+
+    def one(r: pd.Series) -> str | None:
+        if r["suppressed"] or data.is_missing(r[scale.value]):
+            return "hidden"
+        if ind.get("indicator_kind") == "count":
+            return None  # an area's count is part of the city's
+        return judgement.against_reference(
+            r[scale.value],
+            r[scale.lower],
+            r[scale.upper],
+            *ref,
+            direction=ind["desired_direction"],
+        )
+
+    return rows.apply(one, axis=1) if not rows.empty else pd.Series(dtype=object)
+
+
+def map_figure(rows: pd.DataFrame, judged: pd.Series, geojson: dict, ind: pd.Series) -> go.Figure:
+    """Areas coloured by the significance rule, one legend entry per class, the area's
+    name, value and interval on hover."""
+    scale = scale_of(ind["cadence"])
+    digits = data.value_digits(ind)
+    fig = go.Figure()
+    classes = judged.fillna("same")
+    for cls, colour in MAP_COLOURS.items():
+        part = rows[classes == cls]
+        if part.empty:
+            continue
+        label = t(f"map.{cls}")
+        text = [
+            f"{html_text(r['area_name'])}: "
+            + (
+                (t("suppressed") if r["suppressed"] else "–")
+                if cls == "hidden"
+                else f"{data.fmt(r[scale.value], digits)} "
+                f"[{data.fmt(r[scale.lower], digits)} – {data.fmt(r[scale.upper], digits)}]"
+            )
+            + f" · {label}"
+            for _, r in part.iterrows()
+        ]
         fig.add_trace(
             go.Choropleth(
                 geojson=geojson,
                 featureidkey="properties.area_id",
-                locations=hidden["area_id"],
-                z=[0] * len(hidden),
-                colorscale=[[0, NEUTRAL], [1, NEUTRAL]],
+                locations=part["area_id"],
+                z=[1] * len(part),
+                colorscale=[[0, colour], [1, colour]],
                 showscale=False,
-                text=[f"{html_text(n)}: {t('suppressed')}" for n in hidden["area_name"]],
+                showlegend=True,
+                name=label,
+                text=text,
                 hoverinfo="text",
                 marker_line_color="white",
+                marker_line_width=1,
             )
         )
     fig.update_geos(visible=False, fitbounds="locations", projection_type="mercator")
-    fig.update_layout(height=420, margin={"l": 0, "r": 0, "t": 0, "b": 0})
-    return fig
+    fig.update_layout(
+        height=420,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        legend={"orientation": "h", "title": {"text": t("map.legend_title")}},
+        title={"text": html_text(ind["indicator_name"]), "font": {"size": 14}},
+    )
+    return localised(fig)
 
 
 def render() -> None:
@@ -199,7 +261,12 @@ def render() -> None:
     prog = None if match.empty else match.iloc[0]
 
     st.subheader(md(ind["indicator_name"]))
-    st.caption(f"{md(ind['unit'])} · {direction_label(ind['desired_direction'])}")
+    scale = scale_of(ind["cadence"])
+    scale_word = t("scale.rolling") if scale.rolling else t("scale.period")
+    st.caption(
+        f"{md(ind['unit'])} · {direction_label(ind['desired_direction'])} · "
+        + t("indicator.scale_note", scale=scale_word, unit=md(ind["unit"]))
+    )
     if ind.get("reported_events"):
         st.info(t("indicator.reported_events"))
     if prog is not None:
@@ -208,12 +275,20 @@ def render() -> None:
         cols[0].metric(t("col.latest"), data.fmt(prog["latest_value"], digits))
         cols[1].metric(t("col.baseline"), data.fmt(prog["baseline_value"], digits))
         cols[2].metric(t("col.target"), data.fmt(prog["target_value"], digits))
-        cols[3].metric(t("col.status"), status(prog["status"]))
-    s = data.series(ind_id, area_id, ind["cadence"])
+        with cols[3]:
+            status_badge(prog["status"])
+    s = data.drawn_series(ind_id, area_id, ind["cadence"])
     if s.empty:
         st.info(t("indicator.no_series", level=level_name(ind["lowest_level"])))
+    elif s[scale.value].isna().all():
+        # no chart without data: every period is suppressed or without a value
+        st.info(t("indicator.no_values"))
     else:
         st.plotly_chart(trend_figure(s, ind, prog), width="stretch")
+        missing = gaps(s, scale.value)
+        if missing:
+            spans = ", ".join(a if a == b else f"{a} – {b}" for a, b in missing)
+            st.caption(t("indicator.gaps", periods=spans))
         level = areas.loc[areas["area_id"] == area_id, "area_level"]
         if not level.empty and (note := not_placed_note(s, ind, level.iloc[0])):
             st.caption(note)
@@ -243,20 +318,29 @@ def render() -> None:
             key="breakdown_level",
         )
         rows = data.breakdown(ind_id, period, level)
-        shown = breakdown_table(rows, data.value_digits(ind))
+        city = data.breakdown(ind_id, period, data.levels()[-1])
+        city = city[city["area_id"] == data.city_area_id()]
+        judged = judged_rows(rows, None if city.empty else city.iloc[0], ind)
+        shown = breakdown_table(rows, ind, judged)
         m1, m2 = st.columns([3, 2])
         geojson = data.boundaries()
         with m1:
             if geojson is not None and not rows.empty:
                 st.plotly_chart(
-                    map_figure(rows, geojson, ind["desired_direction"]),
+                    map_figure(rows, judged, geojson, ind),
                     width="stretch",
                     config=MAP_CONFIG,
                 )
+                st.caption(t("indicator.map_legend"))
             else:
                 st.caption(t("indicator.no_map"))
         with m2:
-            st.dataframe(shown, hide_index=True, width="stretch")
+            st.dataframe(
+                shown,
+                hide_index=True,
+                width="stretch",
+                column_config={t("col.area"): st.column_config.TextColumn(pinned=True)},
+            )
             export.download_csv(
                 t("indicator.download"),
                 shown,
@@ -270,9 +354,10 @@ def render() -> None:
     denominator = ind.get("denominator_feed")
     st.markdown(
         f"**{t('indicator.definition')}:** {md(ind['definition'])}\n\n"
-        f"**{t('indicator.formula')}:** {md_code(ind['formula'])}\n\n"
         f"**{t('indicator.sources')}:** {feeds_txt}"
         + (f" / {md(denominator)}" if isinstance(denominator, str) else "")
         + f"\n\n**{t('indicator.owner')}:** {md(ind['owner_partner_name'])}\n\n"
         f"**{t('indicator.goal')}:** {md(ind['goal_name'])}"
     )
+    with st.expander(t("app.technical")):
+        st.markdown(f"**{t('indicator.formula')}:** {md_code(ind['formula'])}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import data
+from app import data, judgement
 from app.i18n import status, t
+from app.series import latest_run, scale_of
 from app.text import md
-from app.views.common import good_change, page_link, require_data
+from app.views.common import page_link, require_data, status_badge
 
 PROBLEM_STATUSES = ("missing", "rejected")
 
@@ -40,50 +41,70 @@ def problem_feeds() -> pd.DataFrame:
 
 
 def city_sparkline(indicator_id: str, city: str, cadence: str) -> list[float]:
+    """The city's latest unbroken stretch on the card's own scale: never single months in
+    place of a missing 12-month value, never a line across a gap."""
     s = data.series(indicator_id, city, cadence)
-    if s.empty:
-        return []
-    values = s["rolling_12m_value"].where(s["rolling_12m_value"].notna(), s["value"])
-    return [float(v) for v in values.dropna().tail(36)]
+    return [] if s.empty else latest_run(s, scale_of(cadence).value)
 
 
 def card(ind: pd.Series, prog: pd.Series | None, city: str) -> None:
     latest = None if prog is None else prog["latest_value"]
     change = None if prog is None else prog["change_since_baseline"]
-    good = good_change(change, ind["desired_direction"])
-    delta = None
     digits = data.value_digits(ind)
+    judged = (
+        None
+        if prog is None
+        else judgement.change(
+            latest,
+            prog["latest_lower_95"],
+            prog["latest_upper_95"],
+            prog["baseline_value"],
+            direction=ind["desired_direction"],
+        )
+    )
+    delta = None
     if change is not None and not data.is_missing(change):
         sign = "+" if change > 0 else ""
         delta = f"{sign}{data.fmt(change, digits)} {t('overview.since_baseline')}"
-    st.metric(
-        md(ind["indicator_name"]),
-        data.fmt(latest, digits),
-        delta=delta,
-        delta_color="gray" if good is None else ("blue" if good else "orange"),
-        help=md(ind["definition"]),
-        border=True,
-        chart_data=city_sparkline(ind["indicator_id"], city, ind["cadence"]) or None,
-        chart_type="line",
-    )
-    if prog is None:
-        st.caption(t("overview.no_progress"))
-        return
-    target = prog["target_value"]
-    target_txt = (
-        t("overview.no_target")
-        if data.is_missing(target)
-        else t(
-            "overview.target",
-            value=data.fmt(target, digits),
-            date=data.fmt_date(prog["target_date"]),
+    with st.container(border=True):
+        # the full name above the figure: a metric label is cut to one line
+        st.markdown(f"**{md(ind['indicator_name'])}**", help=md(ind["definition"]))
+        st.metric(
+            md(ind["indicator_name"]),
+            data.fmt(latest, digits),
+            delta=delta,
+            delta_color=judgement.delta_colour(judged),
+            label_visibility="collapsed",
+            chart_data=city_sparkline(ind["indicator_id"], city, ind["cadence"]) or None,
+            chart_type="line",
         )
-    )
-    st.caption(
-        f"{md(ind['unit'])} · {t('overview.latest_period', period=prog['latest_period_id'])} · "
-        f"{target_txt} · **{t('col.status')}: {status(prog['status'])}**"
-    )
-    page_link("indicator", t("overview.details"), indicator=str(ind["indicator_id"]))
+        if prog is None:
+            st.caption(t("overview.no_progress"))
+            return
+        scale = scale_of(ind["cadence"])
+        st.caption(
+            t(
+                "overview.value_scale",
+                unit=md(ind["unit"]),
+                scale=t("scale.rolling") if scale.rolling else t("scale.period"),
+                period=prog["latest_period_id"],
+                lower=data.fmt(prog["latest_lower_95"], digits),
+                upper=data.fmt(prog["latest_upper_95"], digits),
+            )
+        )
+        if judged == "same":
+            st.caption(t("overview.no_clear_change"))
+        target = prog["target_value"]
+        if not data.is_missing(target):
+            st.caption(
+                t(
+                    "overview.target",
+                    value=data.fmt(target, digits),
+                    date=data.fmt_date(prog["target_date"]),
+                )
+            )
+        status_badge(prog["status"])
+        page_link("indicator", t("overview.details"), indicator=str(ind["indicator_id"]))
 
 
 def render() -> None:
@@ -96,11 +117,12 @@ def render() -> None:
     st.caption(
         t(
             "overview.as_of",
-            created=manifest.get("created_at", "–"),
+            created=data.fmt_date(manifest.get("created_at")),
             health=data.fmt_date(health_as_of),
-            snapshot=manifest.get("snapshot_id", "–"),
         )
     )
+    with st.expander(t("app.technical")):
+        st.caption(t("app.snapshot", snapshot=md(manifest.get("snapshot_id", "–"))))
     city = data.city_area_id()
     stale = stale_inputs(city) if city else pd.DataFrame()
     if not stale.empty:
