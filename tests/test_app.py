@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 
 import duckdb
 import pytest
+from babel.numbers import format_decimal
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
@@ -380,7 +381,9 @@ def test_impact_page_names_the_method_and_shows_the_synthetic_comparison(publish
         [indicator],
     )
     table = at.dataframe[1].value  # the summary, then the donors
-    assert len(table) == len(donors) and list(table.iloc[:, 1]) == [f"{w:.3f}" for _, w in donors]
+    assert len(table) == len(donors) and list(table.iloc[:, 1]) == [
+        format_decimal(w, "#,##0.000", locale="nl") for _, w in donors
+    ]
     assert words["impact.donors_title"] in [h.value for h in at.subheader]
     assert len(at.get("plotly_chart")) == 1  # the trend with its synthetic line; no event study
 
@@ -389,7 +392,9 @@ def test_impact_page_says_insufficient_evidence_without_a_number(published):
     at = run("impact", action="ACT-014", indicator="violent_crime_rate", lang="nl")
     assert at.title[0].value == "Effect van acties"
     assert any("Onvoldoende bewijs" in w.value for w in at.warning)
-    assert "district" in " ".join(m.value for m in at.markdown)
+    # the guard rail's reason in Dutch, the level in the city's own word
+    reasons = " ".join(m.value for m in at.markdown)
+    assert "alleen gemeten tot op het niveau stadsdeel" in reasons, reasons
     assert not at.metric
 
 

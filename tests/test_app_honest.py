@@ -108,6 +108,7 @@ def test_the_trend_band_breaks_at_a_gap(published):  # noqa: F811
     [line] = [d for d in trend["data"] if d.get("mode") == "lines+markers"]
     assert line.get("connectgaps") is False
     drawn = values(line["y"])
-    assert any(v is None for v in drawn) and any(v is not None for v in drawn)  # the gap is in the drawn series
+    # the gap is in the drawn series, between values
+    assert any(v is None for v in drawn) and any(v is not None for v in drawn)
     captions = " ".join(c.value for c in at.caption)
     assert "No value for" in captions and "2025-07" in captions

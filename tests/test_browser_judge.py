@@ -56,7 +56,8 @@ def _charts_without_data(tab) -> int:
             const values = a => Array.isArray(a) || ArrayBuffer.isView(a) ? Array.from(a) : [];
             const some = a => values(a).some(v => v !== null && v !== undefined
                 && !(typeof v === 'number' && Number.isNaN(v)));
-            const traces = p.data || [];
+            // plotly keeps {dtype, bdata} in p.data; its decoded copy is p._fullData
+            const traces = p._fullData || p.data || [];
             // the value axis: x for horizontal bars, else y (z for maps, values for pies)
             const axis = t => t.orientation === 'h' ? ['x'] : ['y', 'z', 'values', 'lat'];
             return !traces.some(t => axis(t).some(k => some(t[k])));

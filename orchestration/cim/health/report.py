@@ -31,7 +31,8 @@ FROM latest AS l
 LEFT JOIN marts.fct_partner_health AS p ON p.feed_id = l.feed_id
 JOIN problems AS pr ON pr.feed_id = l.feed_id
 WHERE l.recency = 1
-ORDER BY p.reporting_rate NULLS LAST, p.on_time_rate NULLS LAST, pr.open_problems DESC, l.days_late DESC, l.feed_id
+ORDER BY p.reporting_rate NULLS LAST, p.on_time_rate NULLS LAST,
+         pr.open_problems DESC, l.days_late DESC, l.feed_id
 """
 
 _BACKFILLS = """
