@@ -15,6 +15,7 @@ other parameters.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import streamlit as st
 
@@ -24,6 +25,7 @@ from app.text import md
 from app.views import PAGES, page
 
 LEGACY_PAGE_PARAM = "page"
+FAVICON = Path(__file__).with_name("favicon.png")
 
 
 # Streamlit's mobile layout collapses the sidebar below this width: the language switch at
@@ -113,7 +115,11 @@ def main() -> None:
     pages = {key: page(key) for key in PAGES}
     current = st.navigation({t("app.title"): list(pages.values())})
     follow_legacy_link(pages, current)
-    st.set_page_config(page_title=f"{current.title} · {t('app.title')}", layout="wide")
+    # a favicon of our own: a page's Material icon as favicon is fetched from Google's
+    # servers, and the dashboard calls nothing on the internet
+    st.set_page_config(
+        page_title=f"{current.title} · {t('app.title')}", page_icon=str(FAVICON), layout="wide"
+    )
     current.run()
 
 

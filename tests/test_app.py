@@ -415,7 +415,7 @@ def _app_with_a_probe_page() -> None:
         st.title(catalog(st.query_params.get("lang", "en"))["page.probe"])
         st.write("probe page body")
 
-    PAGES["probe"] = View(render, ":material/science:")
+    PAGES["probe"] = View(render, "🧪")
     for lang in LANGS:
         catalog(lang)["page.probe"] = f"Probe ({lang})"
     runpy.run_path(str(Path(app.__file__).parent / "main.py"))

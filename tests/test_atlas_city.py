@@ -230,14 +230,22 @@ def test_the_dashboard_says_where_rows_were_placed_in_the_citys_words(atlas_run,
         int(r["Graffiti"]) for r in rows if (r["LOR-Schlüssel"], r["Jahr"]) == ("999999", last)
     )
     total = atlas.expected_totals(rows, "graffiti")[(atlas.CITY, last)]
-    share = f"{100 * part / total:.0f}%"
+    from babel.numbers import format_decimal, format_percent
+
+    def n(value: int, lang: str) -> str:  # figures in the reader's number format
+        return format_decimal(value, "#,##0", locale=lang)
+
     for lang, said in [
         (
             "de",
-            f"{share} dieser Summe ({part} von {total}, {last}) ist unterhalb der Ebene "
-            "Stadt nicht zugeordnet",
+            f"{format_percent(part / total, locale='de')} dieser Summe ({n(part, 'de')} von "
+            f"{n(total, 'de')}, {last}) ist unterhalb der Ebene Stadt nicht zugeordnet",
         ),
-        ("en", f"{share} of this total ({part} of {total}, {last}) is not placed below city level"),
+        (
+            "en",
+            f"{format_percent(part / total, locale='en')} of this total ({n(part, 'en')} of "
+            f"{n(total, 'en')}, {last}) is not placed below city level",
+        ),
     ]:
         params = {"lang": lang} if lang != "de" else {}
         at = go(

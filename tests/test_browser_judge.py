@@ -34,6 +34,8 @@ ENGLISH_NUMBER = re.compile(
 # pages whose text is figures; the method page quotes formulas and versions
 FIGURE_PAGES = ["overview", "indicator", "area", "impact", "health", "partners"]
 
+STREAMLIT_PROBE = re.compile(r"/[^/]+/_stcore/(health|host-config)$")
+
 
 def _agenda_names() -> list[str]:
     """The agenda's English goal and indicator names (the city's words translate them)."""
@@ -69,8 +71,27 @@ def _charts_without_data(tab) -> int:
 def test_every_page_reads_right_in_each_language(app_url, page, lang):  # noqa: F811
     SHOTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    # a failed load is judged by its URL (the console message does not name it): any
+    # request that fails (the internet is unreachable here) or any 4xx/5xx, except
+    # Streamlit's own probe of /_stcore/ under a page's path, which it retries at the root
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
+    page.on(
+        "response",
+        lambda r: (
+            errors.append(f"{r.status}: {r.url}")
+            if r.status >= 400 and not STREAMLIT_PROBE.search(r.url)
+            else None
+        ),
+    )
     keys = [k for k in catalog("en") if "." in k]
     english = _agenda_names()
     for name, (query, _probes) in PAGES.items():

@@ -193,7 +193,8 @@ def _dashboard_shows_whole_numbers(paths, monkeypatch, latest: float, period_row
     at.selectbox(key="breakdown_period").set_value(period).run()
     at.radio(key="breakdown_level").set_value(level).run()
     shown = at.dataframe[0].value
-    expected = {r[0]: "suppressed" if r[6] else fmt(r[3], 0) for r in period_rows}
+    # a monthly count: the table shows the 12-month total, the overview's scale
+    expected = {r[0]: "suppressed" if r[6] else fmt(r[8], 0) for r in period_rows}
     assert dict(zip(shown["area code"], shown["value"], strict=True)) == expected
 
 

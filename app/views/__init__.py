@@ -1,6 +1,7 @@
 """The dashboard's pages, in menu order.
 
-A page is a render function, a Material icon and a key. The key is the page's URL path
+A page is a render function, an emoji icon (Streamlit fetches a Material icon's SVG
+from Google's servers: the dashboard works offline) and a key. The key is the page's URL path
 (``/indicator``), the suffix of its translated title in ``app/i18n/<lang>.yaml``
 (``page.indicator``) and the value old ``?page=`` links name; the first page is the default
 one, served at ``/``.
@@ -23,13 +24,13 @@ class View(NamedTuple):
 
 
 PAGES: dict[str, View] = {
-    "overview": View(overview.render, ":material/dashboard:"),
-    "indicator": View(indicator.render, ":material/monitoring:"),
-    "area": View(area.render, ":material/location_on:"),
-    "partners": View(partners.render, ":material/groups:"),
-    "impact": View(impact.render, ":material/insights:"),
-    "health": View(health.render, ":material/health_and_safety:"),
-    "method": View(method.render, ":material/menu_book:"),
+    "overview": View(overview.render, "🏠"),
+    "indicator": View(indicator.render, "📈"),
+    "area": View(area.render, "📍"),
+    "partners": View(partners.render, "🤝"),
+    "impact": View(impact.render, "🎯"),
+    "health": View(health.render, "🩺"),
+    "method": View(method.render, "📖"),
 }
 DEFAULT = next(iter(PAGES))
 

@@ -43,18 +43,19 @@ def page_link(key: str, label: str, **params: str) -> None:
     st.page_link(views.page(key), label=label, query_params={**params, "lang": lang()})
 
 
-# progress status: colour AND icon (colour-blind safe: the icon alone tells them apart)
+# progress status: colour AND icon (colour-blind safe: the icon alone tells them apart);
+# emoji, not Material icons, which Streamlit fetches from the internet
 STATUS_BADGES = {
-    "on track": ("blue", ":material/check_circle:"),
-    "off track": ("orange", ":material/warning:"),
-    "insufficient data": ("gray", ":material/hourglass_empty:"),
-    "no target": ("gray", ":material/remove:"),
+    "on track": ("blue", "✔️"),
+    "off track": ("orange", "⚠️"),
+    "insufficient data": ("gray", "⏳"),
+    "no target": ("gray", "➖"),
 }
 
 
 def status_badge(value: object) -> None:
     """A progress status as a coloured badge with an icon, in the reader's language."""
-    colour, icon = STATUS_BADGES.get(str(value), ("gray", ":material/help:"))
+    colour, icon = STATUS_BADGES.get(str(value), ("gray", "❔"))
     st.badge(f"{t('col.status')}: {status(value)}", icon=icon, color=colour)
 
 
