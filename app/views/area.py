@@ -10,10 +10,7 @@ from app import data, judgement
 from app.i18n import level_name, status, t
 from app.series import scale_of
 from app.text import md
-from app.views.common import page_link, require_data, url_select
-
-# a status in a table cell: an icon that tells it apart without its colour
-STATUS_ICONS = {"on track": "✔", "off track": "⚠", "insufficient data": "…", "no target": "–"}
+from app.views.common import page_link, require_data, status_icon, url_select
 
 
 def _trend(ind, area_id: str) -> list[float | None]:
@@ -73,7 +70,7 @@ def profile(area_id: str, city: str) -> pd.DataFrame:
                 t("col.city_value"): data.fmt(c_val, digits),
                 t("col.vs_city"): "–" if judged is None else t(f"area.{judged}"),
                 t("col.status"): (
-                    "–" if state is None else f"{STATUS_ICONS.get(state, '')} {status(state)}"
+                    "–" if state is None else f"{status_icon(state)} {status(state)}"
                 ),
                 t("area.trend"): _trend(ind, area_id),
                 t("col.period"): "–" if a is None else a["latest_period_id"],

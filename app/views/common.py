@@ -53,10 +53,15 @@ STATUS_BADGES = {
 }
 
 
+def status_icon(value: object) -> str:
+    """The icon of a progress status (badges, and table cells, which have no colour)."""
+    return STATUS_BADGES.get(str(value), ("gray", "❔"))[1]
+
+
 def status_badge(value: object) -> None:
     """A progress status as a coloured badge with an icon, in the reader's language."""
-    colour, icon = STATUS_BADGES.get(str(value), ("gray", "❔"))
-    st.badge(f"{t('col.status')}: {status(value)}", icon=icon, color=colour)
+    colour = STATUS_BADGES.get(str(value), ("gray", "❔"))[0]
+    st.badge(f"{t('col.status')}: {status(value)}", icon=status_icon(value), color=colour)
 
 
 def direction_label(direction: str) -> str:

@@ -43,7 +43,7 @@ def problem_feeds() -> pd.DataFrame:
 def city_sparkline(indicator_id: str, city: str, cadence: str) -> list[float]:
     """The city's latest unbroken stretch on the card's own scale: never single months in
     place of a missing 12-month value, never a line across a gap."""
-    s = data.series(indicator_id, city, cadence)
+    s = data.drawn_series(indicator_id, city, cadence)  # a period without a row is a gap
     return [] if s.empty else latest_run(s, scale_of(cadence).value)
 
 
