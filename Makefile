@@ -14,6 +14,7 @@ export DO_NOT_TRACK := 1
 
 DAGSTER_PORT ?= 3000
 APP_PORT ?= 8501
+DOCS_PORT ?= 8502
 
 UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
@@ -33,10 +34,10 @@ run: setup  ## set up, generate the demo city if nothing landed yet, run the pip
 	@$(BIN)/cim check-config
 	@$(BIN)/cim-demo
 	@$(BIN)/cim pipeline || echo "The pipeline did not finish (see above): the dashboard serves the last published snapshot."
-	@$(BIN)/cim serve --dagster-port $(DAGSTER_PORT) --app-port $(APP_PORT)
+	@$(BIN)/cim serve --dagster-port $(DAGSTER_PORT) --app-port $(APP_PORT) --docs-port $(DOCS_PORT)
 
-serve: setup  ## dashboard (:8501) and Dagster UI (:3000) on 127.0.0.1; Ctrl-C stops both
-	@$(BIN)/cim serve --dagster-port $(DAGSTER_PORT) --app-port $(APP_PORT)
+serve: setup  ## dashboard (:8501), Dagster UI (:3000), dbt docs and Data Docs (:8502) on 127.0.0.1; Ctrl-C stops all
+	@$(BIN)/cim serve --dagster-port $(DAGSTER_PORT) --app-port $(APP_PORT) --docs-port $(DOCS_PORT)
 
 pipeline: setup  ## the whole pipeline once, serving nothing
 	@$(BIN)/cim pipeline
@@ -93,9 +94,9 @@ bench: setup  ## benchmarks vs bare DuckDB (SCALES="1000000 3000000 10000000"; d
 bench-impact: setup  ## impact estimate beside pyfixest (AREAS="5000 20000" x 72 months)
 	@$(BIN)/python -m benchmarks.impact_scale --areas $(or $(AREAS),5000 20000) $(BENCH_ARGS)
 
-docs: setup  ## dbt docs (catalog of every model and column) into dbt_project/target
+docs: setup  ## dbt docs (catalog of every model and column) into $(CIM_HOME)/docs/dbt, served by make serve
 	@$(BIN)/cim docs
-	@echo "Open dbt_project/target/index.html (works offline), or: $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project --host 127.0.0.1"
+	@echo "They need a web server (opened as a file the page stays empty): make serve, then http://127.0.0.1:$(DOCS_PORT)/dbt/ (also linked from the dashboard's Data health page). One file that opens without a server: $(CIM_HOME)/docs/dbt/static_index.html"
 
 clean:  ## delete runtime data under CIM_HOME (keeps the code and config)
 	rm -rf "$(CIM_HOME)"

@@ -264,7 +264,11 @@ def boundaries() -> dict | None:
 
 
 def data_docs() -> Path:
-    return _paths().home / "quality" / "docs" / "index.html"
+    return _paths().quality_docs / "index.html"
+
+
+def dbt_docs() -> Path:
+    return _paths().dbt_docs / "index.html"
 
 
 def is_missing(v: object) -> bool:

@@ -17,6 +17,8 @@ import re
 import pandas as pd
 import streamlit as st
 
+from app.i18n import t
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _NEGATIVE_NUMBER = re.compile(r"-\d[\d,]*(?:\.\d+)?")
@@ -91,3 +93,65 @@ def download_excel(label: str, frame: pd.DataFrame, file_name: str, **kwargs: ob
     return st.download_button(
         label, excel_bytes(frame), file_name=file_name, mime=XLSX_MIME, **kwargs
     )
+
+
+def _file_stem(name: str) -> str:
+    """A file name from a table's name: letters, digits, ``-`` and ``_`` only."""
+    return re.sub(r"[^\w-]+", "_", name).strip("_") or "table"
+
+
+def offer_downloads(frame: pd.DataFrame, name: str) -> None:
+    """Two buttons under a table or chart: its rows as CSV and as Excel.
+
+    ``frame`` is exactly what the page shows (a table as displayed, or a chart's series
+    with a suppressed cell left empty as on screen), so a download never reveals a value
+    the page hides; text cells are neutralised against formulas (``csv_bytes``,
+    ``excel_bytes``). ``name`` is the file name without extension and must be unique on
+    the page (it keys the buttons).
+    """
+    stem = _file_stem(name)
+    with st.container(horizontal=True):
+        st.download_button(
+            t("download.csv"),
+            csv_bytes(frame),
+            file_name=f"{stem}.csv",
+            mime="text/csv",
+            key=f"download-csv-{stem}",
+            on_click="ignore",
+        )
+        st.download_button(
+            t("download.excel"),
+            excel_bytes(frame, sheet=stem[:31]),
+            file_name=f"{stem}.xlsx",
+            mime=XLSX_MIME,
+            key=f"download-xlsx-{stem}",
+            on_click="ignore",
+        )
+
+
+def cell_notes(suppressed: pd.Series, values: pd.Series) -> list[str]:
+    """Why a downloaded cell is empty, as the page says it: suppressed by disclosure
+    control, or no published value (not delivered, rejected, or an incomplete window)."""
+    return [
+        t("suppressed") if bool(s) else (t("download.no_value") if pd.isna(v) else "")
+        for s, v in zip(suppressed, values, strict=True)
+    ]
+
+
+def published_values(
+    frame: pd.DataFrame, columns: dict[str, str], value: str, suppressed: str = "suppressed"
+) -> pd.DataFrame:
+    """A download of published cells: ``columns`` maps a column of ``frame`` to its header.
+
+    Numbers stay numbers (a spreadsheet can compute with them; the page writes them in
+    the reader's format). A suppressed cell's values are empty, as on screen: the
+    snapshot already holds them as null, and this blanks them again so that no download
+    can ever carry one; the note column says why each empty cell is empty.
+    """
+    out = pd.DataFrame({header: frame[col].to_numpy() for col, header in columns.items()})
+    hidden = frame[suppressed].fillna(False).astype(bool).to_numpy()
+    for col, header in columns.items():
+        if pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col]):
+            out.loc[hidden, header] = None
+    out[t("col.note")] = cell_notes(pd.Series(hidden), frame[value])
+    return out

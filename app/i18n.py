@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
+import babel.dates
 import babel.numbers
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 import yaml
@@ -91,10 +93,48 @@ def separators() -> str:
     return "".join(symbols)
 
 
+def _dates(values: object) -> pd.Series:
+    """A trace's x values as dates, or an empty series when they are not dates."""
+    if values is None or isinstance(values, str):
+        return pd.Series(dtype="datetime64[ns]")
+    series = pd.Series(list(values))
+    if series.empty or not (
+        pd.api.types.is_datetime64_any_dtype(series)
+        or series.map(lambda v: isinstance(v, pd.Timestamp)).all()
+    ):
+        return pd.Series(dtype="datetime64[ns]")
+    return pd.to_datetime(series).dropna()
+
+
+def date_ticks(first: pd.Timestamp, last: pd.Timestamp) -> tuple[list, list[str]]:
+    """Axis ticks from ``first`` to ``last`` with month names in the reader's language
+    (plotly writes English ones, and Streamlit's plotly has no locale files): yearly for
+    more than three years, else every 6, 3 or 1 months."""
+    months = (last.year - first.year) * 12 + last.month - first.month
+    step = 12 if months > 36 else 6 if months > 18 else 3 if months > 6 else 1
+    start = pd.Timestamp(first.year, first.month, 1)
+    if start < first:
+        start += pd.DateOffset(months=1)
+    while (start.month - 1) % step:
+        start += pd.DateOffset(months=1)
+    ticks = list(pd.date_range(start, last, freq=pd.DateOffset(months=step)))
+    pattern = "yyyy" if step == 12 else "MMM yyyy"
+    return ticks, [babel.dates.format_date(d, pattern, locale=locale()) for d in ticks]
+
+
 def localised(figure: go.Figure) -> go.Figure:
-    """A plotly figure with the reader's decimal and thousands separators. Set per figure:
-    a plotly template is one process-wide default, shared by readers of every language."""
-    return figure.update_layout(separators=separators())
+    """A plotly figure with the reader's decimal and thousands separators and, on a date
+    axis, month names in the reader's language; hover dates written as numbers (2025-03),
+    which read alike in every language. Set per figure: a plotly template is one
+    process-wide default, shared by readers of every language."""
+    figure.update_layout(separators=separators())
+    dates = [_dates(getattr(trace, "x", None)) for trace in figure.data]
+    dates = [d for d in dates if not d.empty]
+    if dates:
+        every = pd.concat(dates)
+        ticks, labels = date_ticks(every.min(), every.max())
+        figure.update_xaxes(tickmode="array", tickvals=ticks, ticktext=labels, hoverformat="%Y-%m")
+    return figure
 
 
 def t(key: str, **kwargs: object) -> str:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 import duckdb
 import pytest
 from babel.numbers import format_decimal
+from cim.serve import docs_url
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
@@ -202,11 +203,12 @@ def test_health_lists_missing_delivery_first(published):
     at = run("health")
     feeds = at.dataframe[0].value
     row = feeds[(feeds["feed"] == "youth_participation") & (feeds["period"] == "2025-07")]
-    assert row["status"].tolist() == ["missing"]
-    assert set(feeds["status"].head(3)) <= {"rejected", "missing", "late"}
+    assert row["status"].tolist() == ["❌ missing"]  # an icon of its own shape, and the word
+    assert {s.split()[-1] for s in feeds["status"].head(3)} <= {"rejected", "missing", "late"}
     assert len(feeds) == published("SELECT count(*) FROM marts.fct_feed_health")[0][0]
     markdown = " ".join(m.value for m in at.markdown)
-    assert "quality/docs/index.html" in markdown
+    # the Data Docs over HTTP from the documentation server, not a path on the server's disk
+    assert f"({docs_url('quality/')})" in markdown and "file://" not in markdown
 
 
 def test_method_page(published):
@@ -233,7 +235,7 @@ def test_language_switch_to_dutch(published):
     assert at.title[0].value == "Datakwaliteit"
     feeds = at.dataframe[0].value
     row = feeds[(feeds["aanlevering"] == "youth_participation") & (feeds["periode"] == "2025-07")]
-    assert row["status"].tolist() == ["ontbreekt"]
+    assert row["status"].tolist() == ["❌ ontbreekt"]
     assert at.query_params["lang"] == "nl"
 
 

@@ -19,13 +19,11 @@ import duckdb
 import openpyxl
 import pandas as pd
 import pytest
-import streamlit.testing.v1.app_test as app_test_module
-from streamlit.runtime.media_file_storage import MediaFileStorageError
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from app.export import FORMULA_PREFIXES, csv_bytes, excel_bytes, neutralise, neutralise_cell
 from app.text import html_text, md, md_code
+from tests.downloads import downloads, keep_downloads
 from tests.test_app import run
 
 FORMULA = '=HYPERLINK("http://x","y")'
@@ -209,28 +207,6 @@ def test_html_text_for_plotly_labels():
 # --- the app on a hostile snapshot --------------------------------------------------------
 
 
-KEPT: list[MemoryMediaFileStorage] = []
-
-
-class KeptMediaStorage(MemoryMediaFileStorage):
-    """AppTest's own in-memory media storage, kept after the run so that the test can read
-    the bytes a download button serves (AppTest drops its runtime after every run)."""
-
-    def __init__(self, media_endpoint: str) -> None:
-        super().__init__(media_endpoint)
-        KEPT.append(self)
-
-
-def served(url: str) -> bytes:
-    name = url.rsplit("/", 1)[-1]
-    for store in reversed(KEPT):
-        try:
-            return store.get_file(name).content
-        except MediaFileStorageError:  # not in this run's storage: try the one before
-            continue
-    raise AssertionError(f"no file served at {url}")
-
-
 AREA_NAMES = {
     "04017A": FORMULA,
     "04017B": "@SUM(1+1)*cmd|' /C calc'!A0",
@@ -298,8 +274,7 @@ def hostile(demo_build, tmp_path, monkeypatch):
     finally:
         con.close()
     monkeypatch.setenv("CIM_HOME", str(home))
-    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", KeptMediaStorage)
-    KEPT.clear()
+    keep_downloads(monkeypatch)
     return file
 
 
@@ -334,7 +309,10 @@ def assert_inert(texts: list[str]) -> None:
         assert "<img" not in rendered, text
         assert "<script" not in rendered, text
         for href in re.findall(r'href="([^"]*)"', rendered):
-            assert href.startswith("file:"), (href, text)  # Data Docs; pages use st.page_link
+            assert href.startswith("http://127.0.0.1:"), (
+                href,
+                text,
+            )  # docs; pages use st.page_link
 
 
 def test_partners_page_shows_registry_text_as_text(hostile):
@@ -356,9 +334,8 @@ def test_indicator_download_and_page_are_escaped(hostile):
     about = " ".join(m.value for m in at.markdown)
     assert "HYPERLINK" in about and "example.invalid" in about
 
-    buttons = at.get("download_button")
-    assert len(buttons) == 1
-    data = served(buttons[0].proto.url)
+    files = downloads(at)
+    data = next(v for k, v in files.items() if k.endswith("_district.csv"))  # breakdown
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
     cells = [cell for row in rows for cell in row]
     assert not any(cell.startswith("=") for cell in cells)

@@ -112,3 +112,37 @@ def test_the_trend_band_breaks_at_a_gap(published):  # noqa: F811
     assert any(v is None for v in drawn) and any(v is not None for v in drawn)
     captions = " ".join(c.value for c in at.caption)
     assert "No value for" in captions and "2025-07" in captions
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_trend_charts_are_said_in_words(published, lang):  # noqa: F811
+    """Under each trend chart, a sentence a screen reader can read: the latest published
+    value and interval, in the reader's words and number format, from the snapshot."""
+    from app.data import fmt
+    from app.i18n import catalog
+    from app.series import scale_of
+
+    scale = scale_of("month")
+    period, value, lower, upper, missing = published(
+        f"WITH s AS (SELECT period_id, {scale.value} v, {scale.lower} lo, {scale.upper} hi "
+        "FROM marts.fct_indicator_values WHERE indicator_id = 'property_crime_rate' "
+        "AND area_id = ? AND period_type = 'month') "
+        "SELECT arg_max(period_id, period_id) FILTER (WHERE v IS NOT NULL), "
+        "arg_max(v, period_id) FILTER (WHERE v IS NOT NULL), "
+        "arg_max(lo, period_id) FILTER (WHERE v IS NOT NULL), "
+        "arg_max(hi, period_id) FILTER (WHERE v IS NOT NULL), "
+        "count(*) FILTER (WHERE v IS NULL) FROM s",
+        [CITY],
+    )[0]
+    at = run("indicator", indicator="property_crime_rate", area=CITY, lang=lang)
+    start = catalog(lang)["indicator.chart_summary"].split("{")[0]
+    (said,) = [c.value for c in at.caption if c.value.startswith(start)]
+    with pytest.MonkeyPatch.context() as env:
+        env.setattr("app.i18n.lang", lambda: lang)
+        for figure in (fmt(value), fmt(lower), fmt(upper)):
+            assert figure in said, (figure, said)
+    assert period in said
+    assert f" {missing} " in said
+    at = run("impact", action="ACT-014", indicator="nuisance_report_rate", lang=lang)
+    start = catalog(lang)["impact.chart_summary"].split("{")[0]
+    assert [c.value for c in at.caption if c.value.startswith(start)]

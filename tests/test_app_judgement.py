@@ -95,3 +95,32 @@ def test_the_sparkline_is_the_latest_stretch_of_one_scale():
     assert scale_of("month").value == "rolling_12m_value"
     assert scale_of("quarter").rolling and not scale_of("year").rolling
     assert scale_of("school_year").value == "value"
+
+
+# --- dates on chart axes in the reader's language -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [("en", "Oct 2025"), ("nl", "okt 2025"), ("fr", "oct. 2025"), ("de", "Okt. 2025")],
+)
+def test_date_axis_speaks_the_reader_language(monkeypatch, lang, expected):
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from app import i18n
+
+    monkeypatch.setattr(i18n, "lang", lambda: lang)
+    months = pd.date_range("2025-01-01", "2026-03-01", freq="MS")
+    figure = i18n.localised(go.Figure(go.Scatter(x=months, y=list(range(len(months))))))
+    axis = figure.layout.xaxis
+    assert expected in axis.ticktext  # every 3 months over 14 months: Jan, Apr, Jul, Oct
+    assert len(axis.tickvals) == len(axis.ticktext) == 5
+    assert axis.hoverformat == "%Y-%m"  # hover dates as numbers, alike in every language
+    # more than three years: one tick a year, on January, written as the year
+    years = pd.date_range("2020-03-01", "2025-10-01", freq="MS")
+    figure = i18n.localised(go.Figure(go.Scatter(x=years, y=list(range(len(years))))))
+    assert figure.layout.xaxis.ticktext == ("2021", "2022", "2023", "2024", "2025")
+    # an axis of numbers (the event study's periods) is left alone
+    figure = i18n.localised(go.Figure(go.Scatter(x=[-2, -1, 0, 1], y=[0, 0, 1, 1])))
+    assert figure.layout.xaxis.ticktext is None

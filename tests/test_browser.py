@@ -210,3 +210,37 @@ def _indicator_name(demo_build, indicator: str, lang: str) -> str:
         "SELECT indicator_name FROM marts.dim_indicator WHERE indicator_id = ?", [indicator]
     )[0]
     return word or name
+
+
+@pytest.mark.parametrize("lang", ["en", "nl", "fr", "de"])
+def test_html_lang_follows_the_reader_language(app_url, page, lang):
+    """Screen readers, hyphenation and the browser's translation offer read <html lang>."""
+    page.goto(f"{app_url}/area?lang={lang}", wait_until="networkidle")
+    shows(page, "area", lang)
+    page.wait_for_function(f"document.documentElement.lang === {lang!r}", timeout=15_000)
+
+
+def test_language_switch_is_reachable_on_a_phone(app_url, browser):
+    """At phone width the sidebar starts collapsed; the switch at the top of the page is
+    there, works, and hides again at desktop width, where the sidebar's radio is."""
+    from playwright.sync_api import expect
+
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        phone.goto(f"{app_url}/?lang=en", wait_until="networkidle")
+        shows(phone, DEFAULT, "en")
+        expect(phone.locator('[data-testid="stSidebar"]')).to_have_attribute(
+            "data-collapsed", "true", timeout=15_000
+        )
+        top = phone.locator(".st-key-lang_top")
+        expect(top).to_be_visible()
+        top.get_by_role("button", name="FR").click()
+        url = shows(phone, DEFAULT, "fr")
+        assert url["lang"] == "fr"
+        phone.wait_for_function("document.documentElement.lang === 'fr'", timeout=15_000)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        phone.screenshot(path=str(SHOTS / "overview-phone-fr.png"))
+        phone.set_viewport_size({"width": 1400, "height": 1000})
+        expect(top).to_be_hidden()
+    finally:
+        phone.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import data, judgement
+from app import data, export, judgement
 from app.i18n import level_name, status, t
 from app.series import scale_of
 from app.text import md
@@ -75,9 +75,39 @@ def profile(area_id: str, city: str) -> pd.DataFrame:
                 t("area.trend"): _trend(ind, area_id),
                 t("col.period"): "–" if a is None else a["latest_period_id"],
                 t("col.goal"): ind.goal_name,
+                # for the download: numbers as numbers, the same cells empty as on screen
+                "_value": None if data.is_missing(a_val) else float(a_val),
+                "_lower": None if a is None else a["latest_lower_95"],
+                "_upper": None if a is None else a["latest_upper_95"],
+                "_city": None if data.is_missing(c_val) else float(c_val),
+                "_shown": shown,
+                "_status": "" if state is None else status(state),
             }
         )
     return pd.DataFrame(rows)
+
+
+RAW = ["indicator_id", "_value", "_lower", "_upper", "_city", "_shown", "_status"]
+
+
+def profile_download(table: pd.DataFrame) -> pd.DataFrame:
+    """The profile's rows as a file: the area's value and interval and the city's as
+    numbers, empty where the page says "suppressed" or "not published", and why."""
+    empty = table["_value"].isna()
+    return pd.DataFrame(
+        {
+            t("col.indicator"): table[t("col.indicator")],
+            t("col.period"): table[t("col.period")],
+            t("col.area_value"): table["_value"],
+            t("col.lower"): table["_lower"].where(~empty),
+            t("col.upper"): table["_upper"].where(~empty),
+            t("col.city_value"): table["_city"],
+            t("col.vs_city"): table[t("col.vs_city")],
+            t("col.status"): table["_status"],
+            t("col.goal"): table[t("col.goal")],
+            t("col.note"): table["_shown"].where(empty, ""),
+        }
+    )
 
 
 def nearest_with_value(area_id: str, indicator_id: str) -> str | None:
@@ -107,7 +137,7 @@ def render() -> None:
     st.caption(f"{t('area.explain')} {t('area.rule')}")
     table = profile(area_id, city)
     st.dataframe(
-        table.drop(columns="indicator_id"),
+        table.drop(columns=RAW),
         hide_index=True,
         width="stretch",
         column_config={
@@ -115,6 +145,7 @@ def render() -> None:
             t("area.trend"): st.column_config.LineChartColumn(width="small"),
         },
     )
+    export.offer_downloads(profile_download(table), f"profile_{area_id}")
     names = dict(zip(areas["area_id"], areas["area_name"], strict=True))
     unpublished = table[table[t("col.area_value")] == t("area.not_published")]
     for _, row in unpublished.iterrows():

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import data, i18n
+from app import data, export, i18n
 from app.i18n import localised, t
 from app.text import md
 from app.views.common import BETTER, NEUTRAL, require_data, url_select
@@ -72,6 +72,28 @@ def trend_figure(trends: pd.DataFrame, start: object) -> go.Figure:
     return localised(fig)
 
 
+def trend_summary(trends: pd.DataFrame) -> str:
+    """The trend chart in words for a reader who cannot see it: each group's first and
+    last published value (withheld cells left out, as in the chart)."""
+    parts = []
+    for group, rows in trends.groupby("area_group", sort=False):
+        known = rows[rows["value"].notna()].sort_values("period_start")
+        if known.empty:
+            continue
+        first, last = known.iloc[0], known.iloc[-1]
+        parts.append(
+            t(
+                "impact.chart_group",
+                group=t("impact.group." + group),
+                first=data.fmt(first["value"]),
+                first_period=first["period_id"],
+                last=data.fmt(last["value"]),
+                last_period=last["period_id"],
+            )
+        )
+    return t("impact.chart_summary", groups="; ".join(parts))
+
+
 def event_figure(events: pd.DataFrame) -> go.Figure:
     events = events.sort_values("event_bin")
     lo = events["effect"] - events["lower_95"].fillna(events["effect"])
@@ -109,6 +131,45 @@ def summary_table(rows: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
             ],
             t("impact.relative"): [_pct(v) for v in rows["relative_effect"]],
             t("impact.level"): [data.fmt(v, 0) for v in rows["maryland_level"]],
+        }
+    )
+
+
+def summary_download(rows: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """The summary table with numbers as numbers: no estimate where the table has none."""
+    return pd.DataFrame(
+        {
+            t("col.indicator"): [names.get(i, i) for i in rows["indicator_id"]],
+            t("impact.result"): [t("impact.result." + r) for r in rows["result"]],
+            t("impact.effect"): rows["effect"].to_numpy(),
+            t("col.lower"): rows["effect_lower_95"].to_numpy(),
+            t("col.upper"): rows["effect_upper_95"].to_numpy(),
+            t("impact.relative"): rows["relative_effect"].to_numpy(),
+            t("impact.level"): rows["maryland_level"].to_numpy(),
+        }
+    )
+
+
+def trend_download(trends: pd.DataFrame) -> pd.DataFrame:
+    """The trend chart's series: one row per group and period; a withheld group's value
+    empty, as the gap in the chart."""
+    return export.published_values(
+        trends.assign(group=[t("impact.group." + g) for g in trends["area_group"]]),
+        {"group": t("impact.area_group"), "period_id": t("col.period"), "value": t("col.value")},
+        value="value",
+    )
+
+
+def event_download(events: pd.DataFrame) -> pd.DataFrame:
+    """The event study's points and intervals, the reference period marked."""
+    events = events.sort_values("event_bin")
+    return pd.DataFrame(
+        {
+            t("impact.event_axis"): events["first_offset"].to_numpy(),
+            t("impact.event_effect"): events["effect"].to_numpy(),
+            t("col.lower"): events["lower_95"].to_numpy(),
+            t("col.upper"): events["upper_95"].to_numpy(),
+            t("col.note"): [t("impact.reference") if r else "" for r in events["is_reference"]],
         }
     )
 
@@ -163,6 +224,16 @@ def _donors(action: str, indicator: str, row: pd.Series, area_names: dict[str, s
         ),
         hide_index=True,
     )
+    export.offer_downloads(
+        pd.DataFrame(
+            {
+                t("col.area"): [area_names.get(a, a) for a in donors["area_id"]],
+                t("col.area_id"): donors["area_id"].to_numpy(),
+                t("impact.donor_weight"): donors["weight"].to_numpy(),
+            }
+        ),
+        f"impact_{action}_{indicator}_donors",
+    )
 
 
 def render() -> None:
@@ -187,6 +258,7 @@ def render() -> None:
     names = inds["indicator_name"].to_dict()
     st.caption(t("impact.explain"))
     st.dataframe(summary_table(rows, names), hide_index=True, width="stretch")
+    export.offer_downloads(summary_download(rows, names), f"impact_{action}")
     indicator = url_select("indicator", t("col.indicator"), rows["indicator_id"].tolist(), names)
     row = rows[rows["indicator_id"] == indicator].iloc[0]
     unit = str(inds.loc[indicator, "unit"]) if indicator in inds.index else ""
@@ -221,12 +293,15 @@ def render() -> None:
         st.subheader(t("impact.trend_title"))
         start = data.period_start(row["post_first_period_id"])
         st.plotly_chart(trend_figure(trends, start), width="stretch")
+        export.offer_downloads(trend_download(trends), f"impact_{action}_{indicator}_trend")
+        st.caption(trend_summary(trends))
         if trends["suppressed"].any():
             st.caption(t("impact.suppressed_note"))
     events = data.impact_events(action, indicator)
     if not events.empty:
         st.subheader(t("impact.event_title"))
         st.plotly_chart(localised(event_figure(events)), width="stretch")
+        export.offer_downloads(event_download(events), f"impact_{action}_{indicator}_events")
         st.caption(t("impact.event_explain"))
     if row["result"] == "estimated":
         _donors(action, indicator, row, area_names)

@@ -110,6 +110,30 @@ def trend_figure(s: pd.DataFrame, ind: pd.Series, prog: pd.Series | None) -> go.
     return localised(fig)
 
 
+def chart_summary(s: pd.DataFrame, ind: pd.Series, area_name: str) -> str:
+    """The trend chart in words, under it, for a reader who cannot see it (a screen
+    reader reads it; the chart's canvas says nothing): first and latest value with the
+    latest interval, and how many periods have no value."""
+    scale = scale_of(ind["cadence"])
+    digits = data.value_digits(ind)
+    known = s[s[scale.value].notna()]
+    first, last = known.iloc[0], known.iloc[-1]
+    return t(
+        "indicator.chart_summary",
+        indicator=md(ind["indicator_name"]),
+        area=md(area_name),
+        scale=t("scale.rolling") if scale.rolling else t("scale.period"),
+        first_period=first["period_id"],
+        first=data.fmt(first[scale.value], digits),
+        last_period=last["period_id"],
+        last=data.fmt(last[scale.value], digits),
+        lower=data.fmt(last[scale.lower], digits),
+        upper=data.fmt(last[scale.upper], digits),
+        unit=md(ind["unit"]),
+        missing=int(s[scale.value].isna().sum()),
+    )
+
+
 def not_placed_note(s: pd.DataFrame, ind: pd.Series, area_level: str) -> str | None:
     """How much of the latest published total the partner placed in no smaller area
     (pseudo-areas, blank codes), when there is any."""
@@ -161,6 +185,52 @@ def breakdown_table(
             t("col.period"): rows["period_id"],
         }
     ).reset_index(drop=True)
+
+
+def series_download(s: pd.DataFrame, ind: pd.Series) -> pd.DataFrame:
+    """The chart's series as drawn: one row per period, gaps included, on the chart's
+    scale (named in a column), suppressed cells empty and said to be so."""
+    scale = scale_of(ind["cadence"])
+    unit = str(ind["unit"])
+    out = export.published_values(
+        s,
+        {
+            "period_id": t("col.period"),
+            scale.value: f"{t('col.value')} ({unit})",
+            scale.lower: t("col.lower"),
+            scale.upper: t("col.upper"),
+        },
+        value=scale.value,
+    )
+    out.insert(1, t("col.scale"), t("scale.rolling") if scale.rolling else t("scale.period"))
+    return out
+
+
+def breakdown_download(
+    rows: pd.DataFrame, ind: pd.Series, judged: pd.Series | None = None
+) -> pd.DataFrame:
+    """The breakdown table's rows with numbers as numbers, the same cells empty as on
+    screen, and the same "compared with the city" judgement."""
+    scale = scale_of(ind["cadence"])
+    out = export.published_values(
+        rows,
+        {
+            "area_name": t("col.area"),
+            "area_id": t("col.area_id"),
+            "period_id": t("col.period"),
+            scale.value: f"{t('col.value')} ({ind['unit']})",
+            scale.lower: t("col.lower"),
+            scale.upper: t("col.upper"),
+            "n": t("col.n"),
+        },
+        value=scale.value,
+    )
+    judged = judged if judged is not None else pd.Series([None] * len(rows))
+    out.insert(3, t("col.scale"), t("scale.rolling") if scale.rolling else t("scale.period"))
+    out[t("col.vs_city")] = [
+        t(f"area.{j}") if j in ("better", "same", "worse") else "" for j in judged
+    ]
+    return out
 
 
 MAP_COLOURS = {"better": BETTER, "same": "#969696", "worse": WORSE, "hidden": "#e8e8e8"}
@@ -285,6 +355,8 @@ def render() -> None:
         st.info(t("indicator.no_values"))
     else:
         st.plotly_chart(trend_figure(s, ind, prog), width="stretch")
+        st.caption(chart_summary(s, ind, labels.get(area_id, area_id)))
+        export.offer_downloads(series_download(s, ind), f"{ind_id}_{area_id}_series")
         missing = gaps(s, scale.value)
         if missing:
             spans = ", ".join(a if a == b else f"{a} – {b}" for a, b in missing)
@@ -341,10 +413,8 @@ def render() -> None:
                 width="stretch",
                 column_config={t("col.area"): st.column_config.TextColumn(pinned=True)},
             )
-            export.download_csv(
-                t("indicator.download"),
-                shown,
-                file_name=f"{ind_id}_{period}_{level}.csv".replace("/", "-"),
+            export.offer_downloads(
+                breakdown_download(rows, ind, judged), f"{ind_id}_{period}_{level}"
             )
 
     st.subheader(t("indicator.about"))

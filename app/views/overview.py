@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import data, judgement
+from app import data, export, judgement
 from app.i18n import status, t
 from app.series import latest_run, scale_of
 from app.text import md
@@ -107,6 +107,36 @@ def card(ind: pd.Series, prog: pd.Series | None, city: str) -> None:
         page_link("indicator", t("overview.details"), indicator=str(ind["indicator_id"]))
 
 
+def cards_download(inds: pd.DataFrame, city_prog: pd.DataFrame) -> pd.DataFrame:
+    """Every card as a row: the city's latest value on the card's scale with its
+    interval, baseline, target and status, numbers as numbers."""
+    rows = []
+    for ind in inds.itertuples():
+        p = city_prog.loc[ind.indicator_id] if ind.indicator_id in city_prog.index else None
+
+        def get(col: str, p=p) -> object:
+            return None if p is None else p[col]
+
+        rows.append(
+            {
+                t("col.goal"): ind.goal_name,
+                t("col.indicator"): ind.indicator_name,
+                t("col.unit"): ind.unit,
+                t("col.scale"): (
+                    t("scale.rolling") if scale_of(ind.cadence).rolling else t("scale.period")
+                ),
+                t("col.period"): get("latest_period_id"),
+                t("col.latest"): get("latest_value"),
+                t("col.lower"): get("latest_lower_95"),
+                t("col.upper"): get("latest_upper_95"),
+                t("col.baseline"): get("baseline_value"),
+                t("col.target"): get("target_value"),
+                t("col.status"): "" if p is None else status(p["status"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def render() -> None:
     st.title(t("page.overview"))
     if not require_data():
@@ -157,3 +187,6 @@ def render() -> None:
                     else None
                 )
                 card(ind, row, city)
+    st.divider()
+    st.caption(t("overview.download"))
+    export.offer_downloads(cards_download(inds, city_prog), "indicators_city")

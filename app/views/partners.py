@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import data
+from app.export import offer_downloads
 from app.i18n import status, t
 from app.text import md
 from app.views.common import require_data
@@ -45,17 +46,75 @@ def activities_table(acts: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+def partner_options(partners: pd.DataFrame, acts: pd.DataFrame) -> dict[str, str]:
+    """Partner id -> name for the picker: every partner of the city (partners.yaml), and
+    any partner the registry names that is not there, by its id.
+
+    Listing only the names found in the activity registry left the picker empty ("No
+    options to select") for a city without a registry, or whose registry rows lack a
+    known partner, while the city has partners.
+    """
+    options = {
+        str(p): (n if isinstance(n, str) and n else str(p))
+        for p, n in zip(
+            partners.get("partner_id", []), partners.get("partner_name", []), strict=True
+        )
+    }
+    for p in acts.get("partner_id", pd.Series(dtype=object)).dropna().unique():
+        options.setdefault(str(p), str(p))
+    return dict(sorted(options.items(), key=lambda kv: kv[1].casefold()))
+
+
 def render() -> None:
     st.title(t("page.partners"))
     if not require_data():
         return
-    acts = data.activities().sort_values(["goal_id", "start_date"])
-    partners = sorted(acts["partner_name"].dropna().unique())
-    pick = st.multiselect(t("partners.filter"), partners)
-    if pick:
-        acts = acts[acts["partner_name"].isin(pick)]
+    acts = data.activities()
+    options = partner_options(data.table("marts.dim_partner"), acts)
+    pick = st.multiselect(
+        t("partners.filter"),
+        list(options),
+        format_func=lambda p: options.get(p, p),
+        placeholder=t("partners.all"),
+    )
     st.caption(t("partners.explain"))
-    st.dataframe(activities_table(acts), hide_index=True, width="stretch")
+    if acts.empty:
+        st.info(t("partners.no_registry"))
+        return
+    acts = acts.sort_values(["goal_id", "start_date"])
+    if pick:
+        acts = acts[acts["partner_id"].isin(pick)]
+    if acts.empty:
+        st.info(t("partners.none_for_pick"))
+        return
+    table = activities_table(acts)
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            t("col.action"): st.column_config.TextColumn(width="medium", pinned=True),
+            t("col.partner"): st.column_config.TextColumn(width="medium"),
+            t("col.status"): st.column_config.TextColumn(width="small"),
+        },
+        column_order=[
+            t(k)
+            for k in (
+                "col.action",
+                "col.partner",
+                "col.status",
+                "col.goal",
+                "col.areas",
+                "col.since",
+                "col.until",
+                "col.reached",
+                "col.how_much",
+                "col.per_unit",
+                "col.indicators",
+            )
+        ],
+    )
+    offer_downloads(table, "activities")
     # names and descriptions come from the activity registry feed: shown as text only
     for r in acts.itertuples():
         with st.expander(f"{md(r.action_name)} · {md(r.partner_name)}"):

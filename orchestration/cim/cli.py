@@ -278,7 +278,10 @@ def _reprocess(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
-    """dbt docs of the mart; dbt opens the warehouse for writing, so it takes the lock."""
+    """dbt docs of the mart into CIM_HOME/docs/dbt, which `cim serve` serves; dbt opens
+    the warehouse for writing, so it takes the lock. index.html fetches manifest.json and
+    catalog.json, so it needs a server; `--static` also writes static_index.html, one
+    file with both inside that opens without one."""
     import subprocess
 
     from cim.defs.dbt.project import DBT_DIR, DBT_EXECUTABLE
@@ -290,12 +293,16 @@ def _docs(args: argparse.Namespace) -> int:
         paths, wait=args.wait, command="cim docs", on_wait=lambda m: print(m, flush=True)
     ):
         project = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--quiet"]
+        target = ["--target-path", str(paths.dbt_docs)]
         done = subprocess.run(
-            [DBT_EXECUTABLE, "docs", "generate", *project],
+            [DBT_EXECUTABLE, "docs", "generate", "--static", *project, *target],
             env=os.environ | {"CIM_WAREHOUSE": str(paths.warehouse)},
             check=False,
         )
-    return EXIT_FAILED if done.returncode else 0
+    if done.returncode:
+        return EXIT_FAILED
+    print(f"dbt docs written to {paths.dbt_docs}; `make serve` serves them (see its Docs line).")
+    return 0
 
 
 def _prepare(_: argparse.Namespace) -> int:
@@ -516,7 +523,7 @@ def _serve(args: argparse.Namespace) -> int:
     from cim.serve import serve
 
     _dagster_home(settings.paths())  # dagster dev keeps its runs there
-    return serve(args.dagster_port, args.app_port)
+    return serve(args.dagster_port, args.app_port, args.docs_port)
 
 
 def _ledger(args: argparse.Namespace) -> int:
@@ -573,9 +580,14 @@ def main(argv: list[str] | None = None) -> int:
     health = commands.add_parser("health", help="feed health, worst first")
     _wait_option(health, 0.0, READER_WAIT + " (only before the first snapshot)")
     health.set_defaults(run=_health)
-    served = commands.add_parser("serve", help="dashboard and Dagster UI on 127.0.0.1")
+    served = commands.add_parser(
+        "serve", help="dashboard, Dagster UI and documentation (dbt docs, Data Docs) on 127.0.0.1"
+    )
     served.add_argument("--dagster-port", type=int, default=3000)
     served.add_argument("--app-port", type=int, default=8501)
+    served.add_argument(
+        "--docs-port", type=int, default=None, help="documentation (default CIM_DOCS_PORT or 8502)"
+    )
     served.set_defaults(run=_serve)
     impact_cli.add_parser(commands)
     _wait_option(commands.choices["impact"], 0.0, READER_WAIT + " (--action only)")

@@ -46,6 +46,16 @@ class Paths:
         return self.home / "published"
 
     @property
+    def quality_docs(self) -> Path:
+        """The GX Data Docs site (cim.quality.docs builds it, `cim serve` serves it)."""
+        return self.home / "quality" / "docs"
+
+    @property
+    def dbt_docs(self) -> Path:
+        """The dbt docs site of this deployment's mart (`cim docs`; `cim serve` serves it)."""
+        return self.home / "docs" / "dbt"
+
+    @property
     def secrets(self) -> Path:
         return self.home / "secrets"
 
