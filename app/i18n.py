@@ -196,6 +196,8 @@ def indicator_text(indicator_id: object, key: str, default: object) -> object:
 REASON = "reason."
 # placeholders that hold ids, periods or lists: shown as written
 _AS_WRITTEN = {"area", "areas", "asset", "column", "method", "other", "period", "periods"}
+# ingestion's years, period labels and ids: "1900" is a year, not the number 1.900
+_AS_WRITTEN |= {"earliest", "example", "feed", "file", "latest", "load_id", "why", "year"}
 _IDENTIFIERS = {"column", "other"}
 _NUMBER = re.compile(r"-?\d+(?:\.(\d+))?")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -237,13 +239,14 @@ def _parameter(name: str, value: str) -> str:
     """A matched figure or id as the reader's page writes it."""
     from app import data  # data imports this module
 
-    if name in ("rule", "error"):
+    # the cell a rejected row names is written as it was ('12,5'), or hidden ("a value")
+    if name in ("rule", "error", "cell"):
         return reason(value)
     if name == "indicator":
         return str(indicator_text(value, "name", None) or value)
     if name in ("level", "lowest"):
         return level_name(value)
-    if name == "start":
+    if name in ("start", "today"):
         return data.fmt_date(value) if _ISO_DATE.fullmatch(value) else value
     if name in _AS_WRITTEN:
         return value
@@ -253,19 +256,51 @@ def _parameter(name: str, value: str) -> str:
     return value
 
 
-def reason(text: object) -> object:
-    """A text the pipeline stored in English (a guard rail, note, comparison rule, method
-    reason or quality-check message) in the reader's language, its figures in the
-    reader's number format; a text no template matches as it was written."""
-    if not isinstance(text, str):
-        return text
+def _said(text: str) -> str | None:
+    """``text`` said by the one template that matches it whole, or None."""
     for template in _templates():
         found = template.pattern.fullmatch(text)
         if found is None:
             continue
         words = catalog(lang()).get(template.key) or catalog("en")[template.key]
         return words.format(**{k: _parameter(k, v) for k, v in found.groupdict().items()})
-    return text
+    return None
+
+
+# a rejected row with several broken values stores their reasons joined by "; "
+_JOINED, _MAX_PARTS = "; ", 16
+
+
+def _said_in_parts(text: str) -> str | None:
+    """A text of several stored reasons joined by "; ", each said by its template: the
+    split into the most parts that each match one (a reason may hold "; " itself), or
+    None when there is no such split into two or more."""
+    parts = text.split(_JOINED)
+    if not 1 < len(parts) <= _MAX_PARTS:
+        return None
+    # best[j]: the most matched pieces the first j parts split into, and their words
+    best: list[tuple[int, list[str]] | None] = [(0, [])] + [None] * len(parts)
+    for j in range(1, len(parts) + 1):
+        for i in range(j):
+            if best[i] is None or (i == 0 and j == len(parts)):
+                continue
+            said = _said(_JOINED.join(parts[i:j]))
+            if said is not None and (best[j] is None or best[i][0] + 1 > best[j][0]):
+                best[j] = (best[i][0] + 1, [*best[i][1], said])
+    return _JOINED.join(best[-1][1]) if best[-1] is not None else None
+
+
+def reason(text: object) -> object:
+    """A text the pipeline stored in English (a guard rail, note, comparison rule, method
+    reason, quality-check message, or why ingestion rejected a file or a row) in the
+    reader's language, its figures in the reader's number format; a text no template
+    matches as it was written."""
+    if not isinstance(text, str):
+        return text
+    if _JOINED in text and (said := _said_in_parts(text)) is not None:
+        return said
+    said = _said(text)
+    return text if said is None else said
 
 
 def reasons(value: object) -> list[str]:
