@@ -221,6 +221,17 @@ def test_health_download_gives_the_reason_a_delivery_was_refused(served_app):
     assert header.index(words["col.reason"]) < header.index(words["col.partner"])
     # and the page says it in full above the table
     assert any("housing" in m.value and "BadZipFile" in m.value for m in at.markdown)
+    # in Dutch, in Dutch (app.i18n.reason's templates of ingestion's reasons)
+    at = run("health", lang="nl")
+    words = catalog("nl")
+    header, *rows = csv_rows(downloads(at)["feed_health.csv"])
+    (dutch,) = [
+        r[header.index(words["col.reason"])]
+        for r in rows
+        if r[header.index(words["col.period"])] == "2023-Q2"
+        and r[header.index(words["col.feed"])] == "housing_complaints"
+    ]
+    assert dutch and dutch != reason and "BadZipFile" in dutch
 
 
 def test_partner_picker_lists_every_partner_of_the_city(served_app):

@@ -8,31 +8,22 @@ Screenshots of every page go to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pytest
 
-from app.headless import CHROMIUM, FLAGS, dashboard
+from app.headless import dashboard
 from app.i18n import catalog
+from tests.browsers import chromium, require_browser
 from tests.conftest import DEMO_CITY, REPO
 
 SHOTS = REPO / "test-artifacts" / "screenshots"
 pytestmark = pytest.mark.slow
 
 
-def _require_browser() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (see README)")
-    pytest.skip(f"{CHROMIUM} not installed (sudo apt-get install -y chromium)")
-
-
 @pytest.fixture(scope="module")
 def app_url(demo_build):
-    _require_browser()
+    require_browser()
     with dashboard(demo_build.paths.home) as url:
         yield url
 
@@ -83,14 +74,8 @@ def title(name: str, lang: str) -> str:
 
 @pytest.fixture(scope="module")
 def browser(app_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -234,7 +219,7 @@ def test_language_switch_is_reachable_on_a_phone(app_url, browser):
         )
         top = phone.locator(".st-key-lang_top")
         expect(top).to_be_visible()
-        top.get_by_role("button", name="FR").click()
+        top.get_by_role("radio", name="FR").click()
         url = shows(phone, DEFAULT, "fr")
         assert url["lang"] == "fr"
         phone.wait_for_function("document.documentElement.lang === 'fr'", timeout=15_000)

@@ -10,11 +10,9 @@ it, failing when CI=true).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,8 +20,9 @@ from cim import cli
 from cim.serve import DBT_DOCS_FILES, start_docs_server
 from cim.settings import Paths
 
-from app.headless import CHROMIUM, FLAGS, dashboard
+from app.headless import dashboard
 from app.i18n import catalog
+from tests.browsers import chromium
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -122,25 +121,10 @@ def test_docs_server_serves_the_two_sites_and_nothing_else(docs_url, docs_home):
         assert fetch(docs_url + path)[0] == 404, path
 
 
-def _require_browser() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (see README)")
-    pytest.skip(f"{CHROMIUM} not installed (sudo apt-get install -y chromium)")
-
-
 @pytest.fixture(scope="module")
 def browser():
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _open(browser, url: str):
