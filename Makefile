@@ -30,10 +30,11 @@ setup:  ## install uv if missing, then the locked environment
 	@$(UV) sync --locked --quiet
 	@$(BIN)/cim init >/dev/null
 
-run: setup  ## set up, generate the demo city if nothing landed yet, run the pipeline, serve
+run: setup  ## set up, generate the demo city if nothing landed yet, run the pipeline, build the dbt docs, serve
 	@$(BIN)/cim check-config
 	@$(BIN)/cim-demo
 	@$(BIN)/cim pipeline || echo "The pipeline did not finish (see above): the dashboard serves the last published snapshot."
+	@$(BIN)/cim docs || echo "The dbt docs were not built (see above); make docs tries again."
 	@$(BIN)/cim serve --dagster-port $(DAGSTER_PORT) --app-port $(APP_PORT) --docs-port $(DOCS_PORT)
 
 serve: setup  ## dashboard (:8501), Dagster UI (:3000), dbt docs and Data Docs (:8502) on 127.0.0.1; Ctrl-C stops all
