@@ -81,20 +81,6 @@ def excel_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
     return buffer.getvalue()
 
 
-def download_csv(label: str, frame: pd.DataFrame, file_name: str, **kwargs: object) -> bool:
-    """The dashboard's CSV download button: always the neutralised bytes of ``csv_bytes``."""
-    return st.download_button(
-        label, csv_bytes(frame), file_name=file_name, mime="text/csv", **kwargs
-    )
-
-
-def download_excel(label: str, frame: pd.DataFrame, file_name: str, **kwargs: object) -> bool:
-    """The dashboard's Excel download button: always the neutralised ``excel_bytes``."""
-    return st.download_button(
-        label, excel_bytes(frame), file_name=file_name, mime=XLSX_MIME, **kwargs
-    )
-
-
 def _file_stem(name: str) -> str:
     """A file name from a table's name: letters, digits, ``-`` and ``_`` only."""
     return re.sub(r"[^\w-]+", "_", name).strip("_") or "table"
