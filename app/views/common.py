@@ -64,5 +64,11 @@ def status_badge(value: object) -> None:
     st.badge(f"{t('col.status')}: {status(value)}", icon=status_icon(value), color=colour)
 
 
+def scale_word(scale) -> str:
+    """The name of an ``app.series.Scale`` in the reader's language, as every card, chart
+    caption and download writes it."""
+    return t("scale.rolling") if scale.rolling else t("scale.period")
+
+
 def direction_label(direction: str) -> str:
     return t("direction.down") if direction == "down" else t("direction.up")

@@ -15,6 +15,7 @@ from app.views.common import (
     WORSE,
     direction_label,
     require_data,
+    scale_word,
     status_badge,
     url_select,
 )
@@ -122,7 +123,7 @@ def chart_summary(s: pd.DataFrame, ind: pd.Series, area_name: str) -> str:
         "indicator.chart_summary",
         indicator=md(ind["indicator_name"]),
         area=md(area_name),
-        scale=t("scale.rolling") if scale.rolling else t("scale.period"),
+        scale=scale_word(scale),
         first_period=first["period_id"],
         first=data.fmt(first[scale.value], digits),
         last_period=last["period_id"],
@@ -202,7 +203,7 @@ def series_download(s: pd.DataFrame, ind: pd.Series) -> pd.DataFrame:
         },
         value=scale.value,
     )
-    out.insert(1, t("col.scale"), t("scale.rolling") if scale.rolling else t("scale.period"))
+    out.insert(1, t("col.scale"), scale_word(scale))
     return out
 
 
@@ -226,7 +227,7 @@ def breakdown_download(
         value=scale.value,
     )
     judged = judged if judged is not None else pd.Series([None] * len(rows))
-    out.insert(3, t("col.scale"), t("scale.rolling") if scale.rolling else t("scale.period"))
+    out.insert(3, t("col.scale"), scale_word(scale))
     out[t("col.vs_city")] = [
         t(f"area.{j}") if j in ("better", "same", "worse") else "" for j in judged
     ]
@@ -332,10 +333,9 @@ def render() -> None:
 
     st.subheader(md(ind["indicator_name"]))
     scale = scale_of(ind["cadence"])
-    scale_word = t("scale.rolling") if scale.rolling else t("scale.period")
     st.caption(
         f"{md(ind['unit'])} · {direction_label(ind['desired_direction'])} · "
-        + t("indicator.scale_note", scale=scale_word, unit=md(ind["unit"]))
+        + t("indicator.scale_note", scale=scale_word(scale), unit=md(ind["unit"]))
     )
     if ind.get("reported_events"):
         st.info(t("indicator.reported_events"))

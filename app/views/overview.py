@@ -9,7 +9,7 @@ from app import data, export, judgement
 from app.i18n import status, t
 from app.series import latest_run, scale_of
 from app.text import md
-from app.views.common import page_link, require_data, status_badge
+from app.views.common import page_link, require_data, scale_word, status_badge
 
 PROBLEM_STATUSES = ("missing", "rejected")
 
@@ -86,7 +86,7 @@ def card(ind: pd.Series, prog: pd.Series | None, city: str) -> None:
             t(
                 "overview.value_scale",
                 unit=md(ind["unit"]),
-                scale=t("scale.rolling") if scale.rolling else t("scale.period"),
+                scale=scale_word(scale),
                 period=prog["latest_period_id"],
                 lower=data.fmt(prog["latest_lower_95"], digits),
                 upper=data.fmt(prog["latest_upper_95"], digits),
@@ -122,9 +122,7 @@ def cards_download(inds: pd.DataFrame, city_prog: pd.DataFrame) -> pd.DataFrame:
                 t("col.goal"): ind.goal_name,
                 t("col.indicator"): ind.indicator_name,
                 t("col.unit"): ind.unit,
-                t("col.scale"): (
-                    t("scale.rolling") if scale_of(ind.cadence).rolling else t("scale.period")
-                ),
+                t("col.scale"): (scale_word(scale_of(ind.cadence))),
                 t("col.period"): get("latest_period_id"),
                 t("col.latest"): get("latest_value"),
                 t("col.lower"): get("latest_lower_95"),
