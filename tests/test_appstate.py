@@ -4,6 +4,7 @@ rate limit, versioned notes, the upload and reminder trails, and the migrations.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import subprocess
 import sys
 
@@ -376,3 +377,30 @@ def test_the_default_database_is_a_sqlite_file_in_cim_home(tmp_path, monkeypatch
     assert (tmp_path / "home" / "app" / "state.sqlite").is_file()
     monkeypatch.setenv("CIM_APP_DB", f"sqlite:///{tmp_path / 'elsewhere.sqlite'}")
     assert open_state().url.endswith("elsewhere.sqlite")
+
+
+def test_the_accounts_command_reads_the_password_from_stdin_and_checks_the_partner(
+    state_url, monkeypatch, capsys
+):
+    from cim.cli import main
+
+    monkeypatch.setenv("CIM_APP_DB", state_url)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["accounts", "add", "Kim", "--role", "partner", "--partner", "housing"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["accounts", "add", "kim2", "--role", "partner", "--partner", "woonpunt"]) == 2
+    err = capsys.readouterr().err
+    assert "--partner woonpunt: no such partner" in err and "housing" in err
+    assert "Traceback" not in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("too short\n"))
+    assert main(["accounts", "password", "kim"]) == 2
+    assert capsys.readouterr().err.startswith("error: password too short")
+    assert main(["accounts", "disable", "kim"]) == 0
+    assert main(["accounts", "list"]) == 0
+    assert "kim                 partner   housing" in capsys.readouterr().out
+    state = open_state(state_url)
+    assert state.accounts.authenticate("kim", PASSWORD, "cli").reason == "login.disabled"
+    assert main(["accounts", "enable", "kim"]) == 0
+    assert state.accounts.authenticate("kim", PASSWORD, "cli").ok
+    assert main(["app-db", "upgrade"]) == 0
+    assert f"at revision {head_revision()}" in capsys.readouterr().out

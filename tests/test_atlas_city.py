@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from cim.appstate import default_url, open_state
 
 from tests import atlas
 from tests.conftest import REPO
@@ -296,8 +297,7 @@ def test_health_shows_no_false_late_or_missing_delivery(atlas_run):
         "2025": "on time",
         "2026": "not yet due",
     }
-    reminders = _warehouse(home, "SELECT count(*) FROM meta.reminders")
-    assert reminders == [(0,)]
+    assert open_state(default_url(home)).reminders.list() == []
     rates = _published(
         home,
         "SELECT reporting_rate, on_time_rate FROM marts.fct_partner_health "

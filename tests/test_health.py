@@ -11,9 +11,11 @@ import socket
 import duckdb
 import pytest
 from aiosmtpd.controller import Controller
+from cim.appstate import default_url, open_state
 from cim.city import load_city
-from cim.health.reminders import send_reminders
+from cim.health.reminders import send_now, send_reminders
 from cim.health.report import health_report
+from cim.publish import connect_published
 
 from tests.conftest import DEMO_CITY
 
@@ -144,18 +146,30 @@ def smtp(monkeypatch):
     controller.stop()
 
 
-def test_a_rejected_delivery_gets_exactly_one_reminder(demo_build, smtp, tmp_path):
+@pytest.fixture
+def fresh_state(tmp_path):
+    """An empty app state of its own: the demo build's reminder log stays as it was."""
+    return open_state(f"sqlite:///{tmp_path / 'app' / 'state.sqlite'}")
+
+
+def test_a_rejected_delivery_gets_exactly_one_reminder(demo_build, smtp, tmp_path, fresh_state):
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copyfile(demo_build.paths.warehouse, warehouse)
     city = load_city(DEMO_CITY)
+    # the pipeline already "sent" them to the log (no SMTP configured there), and its
+    # reminder log is the deployment's app state, not the warehouse
+    pipeline_log = open_state(default_url(demo_build.paths.home)).reminders.list()
+    assert {(r.channel, r.sent_by) for r in pipeline_log} == {("log", "pipeline")}
     con = duckdb.connect(str(warehouse))
     try:
-        # the pipeline already "sent" them to the log (no SMTP configured there)
-        assert con.execute("SELECT DISTINCT channel FROM meta.reminders").fetchall() == [("log",)]
-        con.execute("DELETE FROM meta.reminders")
-        first = send_reminders(con, city)
-        second = send_reminders(con, city)  # the next run, the same day: nothing new
-        later = send_reminders(con, city, now=dt.datetime.now() + dt.timedelta(days=8))
+        assert con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'reminders'"
+        ).fetchone() == (0,)
+        first = send_reminders(con, city, state=fresh_state)
+        second = send_reminders(con, city, state=fresh_state)  # the next run, the same day
+        later = send_reminders(
+            con, city, now=dt.datetime.now() + dt.timedelta(days=8), state=fresh_state
+        )
     finally:
         con.close()
     rejected = [m for m in smtp.messages if "klachten_2023-Q2.xlsx" in m[1]]
@@ -168,6 +182,69 @@ def test_a_rejected_delivery_gets_exactly_one_reminder(demo_build, smtp, tmp_pat
     assert "not a readable .xlsx" in body and "klachten_*.xlsx" in body and "2023-Q2" in body
     overdue = next(m for m in smtp.messages if "youth_participation 2025-07" in m[1])
     assert "has not arrived" in overdue[1] and "info@jeugdwerkleiestad.example" in overdue[0]
+    logged = fresh_state.reminders.list(feed="housing_complaints")
+    assert [(r.period, r.kind, r.channel) for r in logged] == [("2023-Q2", "rejected", "smtp")] * 2
+    assert logged[0].partner_id == city.contract_by_feed["housing_complaints"].partner
+    assert sorted(logged[0].recipients) == sorted(recipients)
+
+
+def test_send_now_respects_the_interval_and_says_when_the_next_may_go(
+    demo_build, smtp, fresh_state
+):
+    city, now = load_city(DEMO_CITY), dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)
+    week = dt.timedelta(days=7)
+    with connect_published(demo_build.paths) as snapshot:
+        sent = send_now(snapshot, city, fresh_state, "housing_complaints", "2023-Q2", "boss", now)
+        soon = send_now(
+            snapshot, city, fresh_state, "housing_complaints", "2023-Q2", "kim", now + week / 2
+        )
+        received = send_now(snapshot, city, fresh_state, "police_incidents", "2025-02", "boss")
+        again = send_now(
+            snapshot, city, fresh_state, "housing_complaints", "2023-Q2", "kim", now + week
+        )
+    assert (sent.status, sent.channel, sent.next_allowed_at) == ("sent", "smtp", now + week)
+    assert sent.reminder.kind == "rejected" and "klachten_2023-Q2.xlsx" in sent.reminder.body
+    assert (soon.status, soon.last_sent_at, soon.next_allowed_at) == ("too_soon", now, now + week)
+    assert (received.status, received.reminder) == ("nothing_due", None)  # late, not owed
+    assert (again.status, again.last_sent_at) == ("sent", now)
+    assert len(smtp.messages) == 2
+    logged = fresh_state.reminders.list(feed="housing_complaints")
+    assert [(r.sent_by, r.sent_at) for r in logged] == [("kim", now + week), ("boss", now)]
+
+
+def test_an_old_warehouse_reminder_log_moves_to_the_app_state_once(
+    demo_build, smtp, tmp_path, fresh_state
+):
+    """A warehouse from before the app state kept its log in meta.reminders: carried over
+    (so a reminder sent yesterday is not sent again), then dropped."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(demo_build.paths.warehouse, warehouse)
+    city, yesterday = load_city(DEMO_CITY), dt.datetime.now() - dt.timedelta(days=1)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(
+            "CREATE TABLE meta.reminders (feed VARCHAR, period VARCHAR, kind VARCHAR, "
+            "recipients VARCHAR[], subject VARCHAR, channel VARCHAR, sent_at TIMESTAMP)"
+        )
+        con.execute(
+            "INSERT INTO meta.reminders VALUES ('housing_complaints', '2023-Q2', 'rejected', "
+            "['a@x.example'], 'old subject', 'smtp', ?)",
+            [yesterday],
+        )
+        sent = send_reminders(con, city, state=fresh_state)
+        dropped = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'reminders'"
+        ).fetchone()
+        again = send_reminders(con, city, state=fresh_state)
+    finally:
+        con.close()
+    assert dropped == (0,) and again == []
+    assert [(r.feed, r.kind) for r in sent] == [("youth_participation", "overdue")]
+    carried = [r for r in fresh_state.reminders.list() if r.subject == "old subject"]
+    assert [(r.recipients, r.channel, r.sent_at.replace(tzinfo=None)) for r in carried] == [
+        (["a@x.example"], "smtp", yesterday)
+    ]
+    assert len(smtp.messages) == 1
 
 
 def test_terminal_report_lists_problem_feeds_first(demo_build):

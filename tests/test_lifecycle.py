@@ -14,6 +14,7 @@ import duckdb
 import pytest
 import yaml
 from cim import settings
+from cim.appstate import default_url, open_state
 from cim.city import load_city
 from cim.health.reminders import due_reminders
 from cim.health.report import health_report
@@ -112,7 +113,7 @@ def test_backfill_gets_no_reminder_and_leaves_the_rates_unchanged(demo_build, ba
     assert after[(statistics, None)] == before[(statistics, None)]
     # the window of 12 deliveries would reach back into 2016-2020 if backfill counted
     assert before[(statistics, "population")][0] < 12
-    assert query("SELECT count(*) FROM meta.reminders WHERE feed = 'population'") == [(0,)]
+    assert open_state(default_url(paths.home)).reminders.list(feed="population") == []
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     try:
         assert [r for r in due_reminders(con, city) if r.feed == "population"] == []
@@ -209,8 +210,8 @@ def test_the_demo_run_without_cim_as_of_shows_exactly_the_designed_truths(demo_b
         (missing["feed"], missing["period"], "missing"),
         ("housing_complaints", "2023-Q2", "rejected"),
     }
-    reminded = demo_build.query("SELECT DISTINCT feed, period, kind FROM meta.reminders")
-    assert sorted(reminded) == [
+    reminded = open_state(default_url(demo_build.paths.home)).reminders.list()
+    assert sorted({(r.feed, r.period, r.kind) for r in reminded}) == [
         ("housing_complaints", "2023-Q2", "rejected"),
         (missing["feed"], missing["period"], "overdue"),
     ]

@@ -547,6 +547,117 @@ def _impact(args: argparse.Namespace) -> int:
         return impact_cli.run(args)
 
 
+def _app_state():
+    """The app state (accounts, notes...), migrated; a database that cannot be opened is
+    a SetupError naming it (its password masked)."""
+    import sqlalchemy as sa
+
+    from cim.appstate import default_url, open_state
+
+    try:
+        return open_state()
+    except sa.exc.SQLAlchemyError as exc:
+        shown = sa.make_url(default_url()).render_as_string(hide_password=True)
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise SetupError(
+            f"cannot open the app-state database {shown}: {cause}; check CIM_APP_DB "
+            "(unset, it is a SQLite file in CIM_HOME/app)"
+        ) from exc
+
+
+def _read_password() -> str:
+    """From stdin when it is not a terminal (one line), else typed twice, never echoed:
+    a password on the command line would stay in the shell history and the process list."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("password (at least 12 characters): ")
+    if getpass.getpass("the same password again: ") != password:
+        raise SetupError("the two passwords differ: run the command again")
+    return password
+
+
+def _accounts(args: argparse.Namespace) -> int:
+    """Local accounts of the dashboard, for cities without an OpenID Connect provider."""
+    state = _app_state()
+    try:
+        if args.action == "add":
+            if args.partner is not None:
+                city = load_city(settings.city_dir())
+                if args.partner not in city.partner_by_id:
+                    raise SetupError(
+                        f"--partner {args.partner}: no such partner in "
+                        f"{city.folder / 'partners.yaml'}; use one of "
+                        f"{', '.join(sorted(city.partner_by_id))}"
+                    )
+            if args.no_password and not args.email:
+                raise SetupError(
+                    "--no-password: the account logs in through OpenID Connect only, "
+                    "which finds it by its email: give --email"
+                )
+            password = None if args.no_password else _read_password()
+            account = state.accounts.create(
+                args.username, password, args.role, args.partner, args.name, args.email
+            )
+            print(f"account {account.username} ({account.role}) added to {state.url}")
+        elif args.action == "list":
+            print(f"{'username':<20}{'role':<10}{'partner':<20}{'email':<32}{'active':<8}created")
+            for a in state.accounts.list():
+                print(
+                    f"{a.username:<20}{a.role:<10}{a.partner_id or '':<20}{a.email or '':<32}"
+                    f"{'yes' if a.active else 'no':<8}{a.created_at:%Y-%m-%d %H:%M} UTC"
+                )
+        elif args.action == "password":
+            state.accounts.set_password(args.username, _read_password())
+            print(f"password of {args.username.strip().casefold()} changed")
+        else:
+            done = getattr(state.accounts, args.action)(args.username)
+            print(f"account {done.username} {args.action}d")
+    except ValueError as exc:
+        raise SetupError(str(exc)) from exc
+    return 0
+
+
+def _app_db(_: argparse.Namespace) -> int:
+    """Bring the app-state database to the latest schema (opening it does so too)."""
+    from cim.appstate.database import current_revision, head_revision
+
+    state = _app_state()
+    print(
+        f"app state {state.url}: at revision {current_revision(state.engine)} "
+        f"(latest {head_revision()})"
+    )
+    return 0
+
+
+def _add_account_commands(commands) -> None:
+    accounts = commands.add_parser("accounts", help="local dashboard accounts (add, list...)")
+    actions = accounts.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add", help="add an account; the password is read from stdin or asked for"
+    )
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["backbone", "partner"])
+    add.add_argument("--partner", default=None, help="the partner id (partners.yaml) of a partner")
+    add.add_argument("--email", default=None, help="also how an OpenID Connect login finds it")
+    add.add_argument("--name", default=None, help="the name shown in the dashboard")
+    add.add_argument(
+        "--no-password", action="store_true", help="log in through OpenID Connect only"
+    )
+    actions.add_parser("list", help="every account")
+    for action, meaning in (
+        ("disable", "stop an account from logging in"),
+        ("enable", "let a disabled account log in again"),
+        ("password", "set a new password (read from stdin or asked for)"),
+    ):
+        actions.add_parser(action, help=meaning).add_argument("username")
+    accounts.set_defaults(run=_accounts)
+    app_db = commands.add_parser("app-db", help="the app-state database (accounts, notes...)")
+    app_db.add_argument("action", choices=["upgrade"])
+    app_db.set_defaults(run=_app_db)
+
+
 def _wait_option(parser: argparse.ArgumentParser, default: float | None, meaning: str) -> None:
     parser.add_argument("--wait", type=float, default=default, metavar="SECONDS", help=meaning)
 
@@ -624,6 +735,7 @@ def main(argv: list[str] | None = None) -> int:
     published.add_argument("action", choices=["list", "rollback"])
     published.add_argument("--to", default=None, help="snapshot id (default: the one before)")
     published.set_defaults(run=_publish)
+    _add_account_commands(commands)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

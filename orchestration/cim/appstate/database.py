@@ -29,8 +29,9 @@ _lock = threading.Lock()
 
 
 def default_url(home: Path | None = None) -> str:
-    """The SQLite file of a deployment (``home``), else CIM_APP_DB, else CIM_HOME's."""
-    if home is None and os.environ.get("CIM_APP_DB"):
+    """CIM_APP_DB when set, else the SQLite file of the deployment at ``home`` (default
+    CIM_HOME)."""
+    if os.environ.get("CIM_APP_DB"):
         return os.environ["CIM_APP_DB"]
     return f"sqlite:///{(home or settings.cim_home()) / 'app' / 'state.sqlite'}"
 

@@ -2,8 +2,9 @@
 
 Messages say exactly what is missing or wrong and what to send. They go by SMTP when
 ``CIM_SMTP_HOST`` is set (``CIM_SMTP_PORT``, ``CIM_SMTP_USER``, ``CIM_SMTP_PASSWORD``,
-``CIM_SMTP_FROM``, ``CIM_SMTP_STARTTLS``), otherwise to the log. ``meta.reminders``
-remembers what was sent, so the same overdue period is not reminded twice within
+``CIM_SMTP_FROM``, ``CIM_SMTP_STARTTLS``), otherwise to the log. The app state's reminder
+log (``cim.appstate``, not the warehouse: the backbone also sends from the dashboard)
+remembers what was sent, so the same period is not reminded of the same thing twice within
 ``CIM_REMINDER_INTERVAL_DAYS`` (default 7). A backfill period (a contract's ``backfill``:
 history the partner delivers late on purpose) has its own status in fct_feed_health and
 is never reminded, whether it arrived, was rejected or is still awaited.
@@ -17,19 +18,16 @@ import os
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Literal
 
 import duckdb
 
+from cim.appstate import AppState, open_state
+from cim.appstate.models import as_utc, utcnow
 from cim.city import City
 
 log = logging.getLogger(__name__)
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS meta.reminders (
-    feed VARCHAR, period VARCHAR, kind VARCHAR, recipients VARCHAR[], subject VARCHAR,
-    channel VARCHAR, sent_at TIMESTAMP
-)
-"""
+PIPELINE = "pipeline"  # sent_by of the reminders the pipeline's daily step sends
 
 
 @dataclass(frozen=True)
@@ -40,6 +38,20 @@ class Reminder:
     recipients: tuple[str, ...]
     subject: str
     body: str
+    partner_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What "send reminder now" did: ``sent``; ``too_soon`` (one of this kind went at
+    ``last_sent_at``, the next may go at ``next_allowed_at``); or ``nothing_due`` (the
+    period is neither overdue nor rejected in the feed-health mart)."""
+
+    status: Literal["sent", "too_soon", "nothing_due"]
+    reminder: Reminder | None
+    channel: str | None
+    last_sent_at: dt.datetime | None
+    next_allowed_at: dt.datetime | None
 
 
 def _backbone_emails(city: City) -> list[str]:
@@ -90,6 +102,7 @@ def due_reminders(con: duckdb.DuckDBPyConnection, city: City) -> list[Reminder]:
                 tuple(dict.fromkeys([contact.email, *backbone])),
                 subject,
                 body,
+                contract.partner,
             )
         )
     return reminders
@@ -119,34 +132,106 @@ def _send(reminder: Reminder) -> str:
     return "smtp"
 
 
+def _interval() -> dt.timedelta:
+    return dt.timedelta(days=float(os.environ.get("CIM_REMINDER_INTERVAL_DAYS", "7")))
+
+
+def _deliver(state: AppState, reminder: Reminder, sent_by: str, now: dt.datetime) -> str:
+    channel = _send(reminder)
+    state.reminders.record(
+        reminder.feed,
+        reminder.period,
+        reminder.kind,
+        reminder.partner_id,
+        list(reminder.recipients),
+        reminder.subject,
+        channel,
+        sent_by,
+        now,
+    )
+    return channel
+
+
+def carry_warehouse_log(con: duckdb.DuckDBPyConnection, city: City, state: AppState) -> int:
+    """Move a warehouse's old ``meta.reminders`` (kept there before the app state existed)
+    into the app state, then drop it; how many were moved. Rows already carried (a run
+    stopped between the two steps) are not carried twice."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'meta' AND table_name = 'reminders'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    rows = con.execute(
+        "SELECT feed, period, kind, recipients, subject, channel, sent_at FROM meta.reminders "
+        "ORDER BY sent_at"
+    ).fetchall()
+    known = {(r.feed, r.period, r.kind, r.sent_at) for r in state.reminders.list()}
+    moved = 0
+    for feed, period, kind, recipients, subject, channel, sent_at in rows:
+        if (feed, period, kind, as_utc(sent_at)) in known:
+            continue
+        contract = city.contract_by_feed.get(feed)
+        state.reminders.record(
+            feed,
+            period,
+            kind,
+            contract.partner if contract else None,
+            list(recipients or []),
+            subject,
+            channel,
+            PIPELINE,
+            sent_at,
+        )
+        moved += 1
+    con.execute("DROP TABLE meta.reminders")
+    log.info("moved %d reminders from the warehouse's meta.reminders to %s", moved, state.url)
+    return moved
+
+
 def send_reminders(
-    con: duckdb.DuckDBPyConnection, city: City, now: dt.datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    city: City,
+    now: dt.datetime | None = None,
+    state: AppState | None = None,
 ) -> list[Reminder]:
-    """Send what is due and not sent within the interval; returns what was sent."""
-    con.execute(_DDL)
-    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    interval = dt.timedelta(days=float(os.environ.get("CIM_REMINDER_INTERVAL_DAYS", "7")))
+    """Send what is due and not sent within the interval; returns what was sent.
+
+    ``con`` is the warehouse (writable: an old reminder log in it is moved out first);
+    ``state`` the app state (default: the deployment's, ``open_state()``)."""
+    state = state or open_state()
+    carry_warehouse_log(con, city, state)
+    now = as_utc(now) if now else utcnow()
     sent = []
     for reminder in due_reminders(con, city):
-        recent = con.execute(
-            "SELECT count(*) FROM meta.reminders WHERE feed = ? AND period = ? AND kind = ? "
-            "AND sent_at > ?",
-            [reminder.feed, reminder.period, reminder.kind, now - interval],
-        ).fetchone()[0]
-        if recent:
+        last = state.reminders.last_sent(reminder.feed, reminder.period, reminder.kind)
+        if last is not None and last > now - _interval():
             continue
-        channel = _send(reminder)
-        con.execute(
-            "INSERT INTO meta.reminders VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                reminder.feed,
-                reminder.period,
-                reminder.kind,
-                list(reminder.recipients),
-                reminder.subject,
-                channel,
-                now,
-            ],
-        )
+        _deliver(state, reminder, PIPELINE, now)
         sent.append(reminder)
     return sent
+
+
+def send_now(
+    con: duckdb.DuckDBPyConnection,
+    city: City,
+    state: AppState,
+    feed: str,
+    period: str,
+    sent_by: str,
+    now: dt.datetime | None = None,
+) -> SendOutcome:
+    """The backbone's "send reminder now" for one feed and period, from ``con`` (the
+    published snapshot or the warehouse); the interval rule holds here too, so a partner
+    is not sent the same reminder twice in a week whoever presses the button."""
+    now = as_utc(now) if now else utcnow()
+    reminder = next(
+        (r for r in due_reminders(con, city) if (r.feed, r.period) == (feed, period)), None
+    )
+    if reminder is None:
+        return SendOutcome("nothing_due", None, None, None, None)
+    last = state.reminders.last_sent(feed, period, reminder.kind)
+    if last is not None and last > now - _interval():
+        return SendOutcome("too_soon", reminder, None, last, last + _interval())
+    channel = _deliver(state, reminder, sent_by, now)
+    return SendOutcome("sent", reminder, channel, last, now + _interval())

@@ -4,6 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
+from cim.appstate import default_url, open_state
 from cim.city import City, FeedContract
 from cim.defs.resources import Deployment, loaded_city
 from cim.health.reminders import send_reminders
@@ -60,13 +61,15 @@ def build_health_assets(city: City) -> list:
         kinds={"duckdb"},
         description="Reminders to partners (and the backbone) about overdue or rejected "
         "deliveries: by SMTP when CIM_SMTP_HOST is set, else in the log; at most once "
-        "per period within CIM_REMINDER_INTERVAL_DAYS.",
+        "per period within CIM_REMINDER_INTERVAL_DAYS, which the app state's reminder log "
+        "(CIM_APP_DB, else CIM_HOME/app/state.sqlite) remembers.",
     )
     def _reminders(
         context: dg.AssetExecutionContext, deployment: Deployment, city: dg.ResourceParam[City]
     ) -> dg.MaterializeResult:
+        state = open_state(default_url(deployment.paths.home))
         with deployment.warehouse() as con:
-            sent = send_reminders(con, city)
+            sent = send_reminders(con, city, state=state)
         for reminder in sent:
             context.log.info(
                 f"reminder sent: {reminder.subject} -> {', '.join(reminder.recipients)}"
