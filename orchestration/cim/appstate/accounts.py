@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
@@ -24,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session, aliased
 
 from cim.appstate.models import AccountRow, LoginAttemptRow
+from cim.appstate.store import Store, record_of
 
 Role = Literal["backbone", "partner"]
 ROLES = ("backbone", "partner")
@@ -77,18 +77,6 @@ def _check_password(password: str) -> None:
         )
 
 
-def _account(row: AccountRow) -> Account:
-    return Account(
-        row.username,
-        row.role,
-        row.partner_id,
-        row.display_name,
-        row.email,
-        row.active,
-        row.created_at,
-    )
-
-
 def _verify(stored: str | None, password: str) -> bool:
     try:
         return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
@@ -96,10 +84,7 @@ def _verify(stored: str | None, password: str) -> bool:
         return False
 
 
-class Accounts:
-    def __init__(self, engine: sa.Engine, clock: Callable[[], dt.datetime]):
-        self._engine, self._clock = engine, clock
-
+class Accounts(Store):
     def create(
         self,
         username: str,
@@ -138,12 +123,12 @@ class Accounts:
             )
             session.add(row)
             session.flush()
-            return _account(row)
+            return record_of(Account, row)
 
     def get(self, username: str) -> Account | None:
         with Session(self._engine) as session:
             row = session.get(AccountRow, username.strip().casefold())
-            return _account(row) if row else None
+            return record_of(Account, row) if row else None
 
     def by_email(self, email: str) -> Account | None:
         """The account an OpenID Connect login (st.login) belongs to."""
@@ -151,12 +136,12 @@ class Accounts:
             return None
         with Session(self._engine) as session:
             row = session.scalar(sa.select(AccountRow).filter_by(email=_normalise_email(email)))
-            return _account(row) if row else None
+            return record_of(Account, row) if row else None
 
     def list(self) -> list[Account]:
         with Session(self._engine) as session:
             rows = session.scalars(sa.select(AccountRow).order_by(AccountRow.username))
-            return [_account(row) for row in rows]
+            return [record_of(Account, row) for row in rows]
 
     def _update(self, username: str, **values) -> Account:
         name = username.strip().casefold()
@@ -166,7 +151,7 @@ class Accounts:
                 raise ValueError(f"no account named {name!r}: `cim accounts list` shows them")
             for column, value in values.items():
                 setattr(row, column, value)
-            return _account(row)
+            return record_of(Account, row)
 
     def set_password(self, username: str, password: str) -> Account:
         _check_password(password)
@@ -195,7 +180,7 @@ class Accounts:
                 else:
                     if _hasher.check_needs_rehash(row.password_hash):
                         row.password_hash = _hasher.hash(password)
-                    result = AuthResult(True, _account(row), None, None)
+                    result = AuthResult(True, record_of(Account, row), None, None)
             session.add(
                 LoginAttemptRow(
                     username=name, client=client, at=now, ok=result.ok, reason=result.reason

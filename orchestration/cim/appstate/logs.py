@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cim.appstate.models import ReminderRow, UploadRow, as_utc
+from cim.appstate.store import Store, record_of
 
 UploadAction = Literal["dry_run", "submitted", "refused"]
 UPLOAD_ACTIONS = ("dry_run", "submitted", "refused")
@@ -44,40 +44,7 @@ class ReminderEntry:
     sent_at: dt.datetime
 
 
-def _upload(row: UploadRow) -> Upload:
-    return Upload(
-        row.upload_id,
-        row.partner_id,
-        row.actor,
-        row.original_name,
-        row.sha256,
-        row.size_bytes,
-        row.action,
-        row.feed,
-        row.summary,
-        row.recorded_at,
-    )
-
-
-def _reminder(row: ReminderRow) -> ReminderEntry:
-    return ReminderEntry(
-        row.reminder_id,
-        row.feed,
-        row.period,
-        row.kind,
-        row.partner_id,
-        list(row.recipients),
-        row.subject,
-        row.channel,
-        row.sent_by,
-        row.sent_at,
-    )
-
-
-class Uploads:
-    def __init__(self, engine: sa.Engine, clock: Callable[[], dt.datetime]):
-        self._engine, self._clock = engine, clock
-
+class Uploads(Store):
     def record(
         self,
         partner_id: str,
@@ -91,21 +58,18 @@ class Uploads:
     ) -> Upload:
         if action not in UPLOAD_ACTIONS:
             raise ValueError(f"upload action {action!r}: use one of {', '.join(UPLOAD_ACTIONS)}")
-        with Session(self._engine) as session, session.begin():
-            row = UploadRow(
-                partner_id=partner_id,
-                actor=actor,
-                original_name=original_name,
-                sha256=sha256,
-                size_bytes=size_bytes,
-                action=action,
-                feed=feed,
-                summary=summary,
-                recorded_at=self._clock(),
-            )
-            session.add(row)
-            session.flush()
-            return _upload(row)
+        row = UploadRow(
+            partner_id=partner_id,
+            actor=actor,
+            original_name=original_name,
+            sha256=sha256,
+            size_bytes=size_bytes,
+            action=action,
+            feed=feed,
+            summary=summary,
+            recorded_at=self._clock(),
+        )
+        return self._insert(row, Upload)
 
     def list(self, partner_id: str | None = None, limit: int = 200) -> list[Upload]:
         """Newest first."""
@@ -115,13 +79,10 @@ class Uploads:
         if partner_id is not None:
             query = query.filter_by(partner_id=partner_id)
         with Session(self._engine) as session:
-            return [_upload(row) for row in session.scalars(query.limit(limit))]
+            return [record_of(Upload, row) for row in session.scalars(query.limit(limit))]
 
 
-class Reminders:
-    def __init__(self, engine: sa.Engine, clock: Callable[[], dt.datetime]):
-        self._engine, self._clock = engine, clock
-
+class Reminders(Store):
     def record(
         self,
         feed: str,
@@ -134,21 +95,18 @@ class Reminders:
         sent_by: str,
         sent_at: dt.datetime | None = None,
     ) -> ReminderEntry:
-        with Session(self._engine) as session, session.begin():
-            row = ReminderRow(
-                feed=feed,
-                period=period,
-                kind=kind,
-                partner_id=partner_id,
-                recipients=list(recipients),
-                subject=subject,
-                channel=channel,
-                sent_by=sent_by,
-                sent_at=as_utc(sent_at or self._clock()),
-            )
-            session.add(row)
-            session.flush()
-            return _reminder(row)
+        row = ReminderRow(
+            feed=feed,
+            period=period,
+            kind=kind,
+            partner_id=partner_id,
+            recipients=list(recipients),
+            subject=subject,
+            channel=channel,
+            sent_by=sent_by,
+            sent_at=as_utc(sent_at or self._clock()),
+        )
+        return self._insert(row, ReminderEntry)
 
     def list(self, partner_id: str | None = None, feed: str | None = None) -> list[ReminderEntry]:
         """Newest first."""
@@ -160,7 +118,7 @@ class Reminders:
         if feed is not None:
             query = query.filter_by(feed=feed)
         with Session(self._engine) as session:
-            return [_reminder(row) for row in session.scalars(query)]
+            return [record_of(ReminderEntry, row) for row in session.scalars(query)]
 
     def last_sent(self, feed: str, period: str, kind: str) -> dt.datetime | None:
         with Session(self._engine) as session:

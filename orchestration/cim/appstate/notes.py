@@ -8,7 +8,6 @@ still sees it, marked hidden).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cim.appstate.models import NoteRow, NoteVersionRow
+from cim.appstate.store import Store, record_of
 
 Audience = Literal["public", "partner", "backbone"]
 
@@ -36,33 +36,13 @@ class Note:
     hidden: bool
 
 
-def _note(note: NoteRow, version: NoteVersionRow) -> Note:
-    return Note(
-        note.note_id,
-        version.version,
-        note.indicator_id,
-        note.area_id,
-        note.period_id,
-        note.partner_id,
-        version.body,
-        version.author,
-        version.created_at,
-        version.approved_by,
-        version.approved_at,
-        note.hidden,
-    )
-
-
 def _check_body(body: str) -> str:
     if not body.strip():
         raise ValueError("the note is empty: write what happened behind the figures")
     return body.strip()
 
 
-class Notes:
-    def __init__(self, engine: sa.Engine, clock: Callable[[], dt.datetime]):
-        self._engine, self._clock = engine, clock
-
+class Notes(Store):
     def add(
         self,
         indicator_id: str,
@@ -82,16 +62,21 @@ class Notes:
             )
             session.add(note)
             session.flush()
-            version = NoteVersionRow(
-                note_id=note.note_id,
-                version=1,
-                body=_check_body(body),
-                author=author,
-                created_at=self._clock(),
-            )
-            session.add(version)
-            session.flush()
-            return _note(note, version)
+            return self._add_version(session, note, 1, body, author)
+
+    def _add_version(
+        self, session: Session, note: NoteRow, number: int, body: str, author: str
+    ) -> Note:
+        version = NoteVersionRow(
+            note_id=note.note_id,
+            version=number,
+            body=_check_body(body),
+            author=author,
+            created_at=self._clock(),
+        )
+        session.add(version)
+        session.flush()
+        return record_of(Note, note, version)
 
     def _get(self, session: Session, note_id: int) -> NoteRow:
         note = session.get(NoteRow, note_id, with_for_update=True)
@@ -105,16 +90,7 @@ class Notes:
             latest = session.scalar(
                 sa.select(sa.func.max(NoteVersionRow.version)).filter_by(note_id=note_id)
             )
-            version = NoteVersionRow(
-                note_id=note_id,
-                version=latest + 1,
-                body=_check_body(body),
-                author=author,
-                created_at=self._clock(),
-            )
-            session.add(version)
-            session.flush()
-            return _note(note, version)
+            return self._add_version(session, note, latest + 1, body, author)
 
     def approve(self, note_id: int, version: int, approver: str) -> Note:
         with Session(self._engine) as session, session.begin():
@@ -124,7 +100,7 @@ class Notes:
                 raise ValueError(f"note {note_id} has no version {version}: reload the page")
             if row.approved_at is None:
                 row.approved_by, row.approved_at = approver, self._clock()
-            return _note(note, row)
+            return record_of(Note, note, row)
 
     def hide(self, note_id: int, by: str) -> Note:
         with Session(self._engine) as session, session.begin():
@@ -135,7 +111,7 @@ class Notes:
                 .filter_by(note_id=note_id)
                 .order_by(NoteVersionRow.version.desc())
             ).first()
-            return _note(note, latest)
+            return record_of(Note, note, latest)
 
     def history(self, note_id: int) -> list[Note]:
         """Every version, first to last."""
@@ -146,7 +122,7 @@ class Notes:
             versions = session.scalars(
                 sa.select(NoteVersionRow).filter_by(note_id=note_id).order_by("version")
             )
-            return [_note(note, v) for v in versions]
+            return [record_of(Note, note, v) for v in versions]
 
     def visible(
         self,
@@ -193,4 +169,4 @@ class Notes:
         if area_id is not None:
             query = query.where(NoteRow.area_id == area_id)
         with Session(self._engine) as session:
-            return [_note(note, v) for note, v in session.execute(query)]
+            return [record_of(Note, note, v) for note, v in session.execute(query)]
