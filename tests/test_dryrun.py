@@ -371,3 +371,30 @@ def test_time_of_a_demo_sized_police_file(deployment, tmp_path):
     took = time.perf_counter() - started
     print(f"\ndry run of {biggest.name} ({report.rows_read} rows): {took:.2f} s")
     assert report.rows_read > 1000 and report.verdict in (WOULD_LOAD, WOULD_LOAD_WITH_REJECTS)
+
+
+def test_a_csv_renamed_to_xlsx_is_not_a_spreadsheet(deployment):
+    report = deployment.dry_run(_police(GOOD), name="klachten_2023-Q2.xlsx", partner="housing")
+    assert (report.verdict, report.feed) == (WOULD_BE_REJECTED, "housing_complaints")
+    assert report.reason.startswith("not a readable .xlsx spreadsheet (")
+
+
+def test_a_file_whose_rows_say_their_period_reports_each_period(tmp_path, monkeypatch):
+    from cim.city import load_city
+
+    from tests import atlas
+
+    monkeypatch.setenv("CIM_AS_OF", "2024-01-15")
+    city = load_city(atlas.write_city(tmp_path / "city"))
+    paths = settings.Paths(tmp_path / "home").ensure()
+    monkeypatch.setenv("CIM_HOME", str(paths.home))
+    atlas_city = Deployment(paths, city)
+    rows = atlas.atlas_rows()
+    name = "kriminalitaetsatlas_2012-2019.csv"
+    report = atlas_city.dry_run(atlas.atlas_csv(rows), name=name, partner="polizei")
+    (paths.landing / name).write_bytes(atlas.atlas_csv(rows))
+    [outcome] = atlas_city.ingest()
+    assert report.verdict in (WOULD_LOAD, WOULD_LOAD_WITH_REJECTS)
+    assert report.period is None and len(report.period_rows) > 1
+    assert list(report.period_rows) == outcome.period_rows
+    assert [p["period"] for p in report.period_rows] == outcome.periods
