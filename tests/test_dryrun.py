@@ -398,3 +398,15 @@ def test_a_file_whose_rows_say_their_period_reports_each_period(tmp_path, monkey
     assert report.period is None and len(report.period_rows) > 1
     assert list(report.period_rows) == outcome.period_rows
     assert [p["period"] for p in report.period_rows] == outcome.periods
+
+
+def test_a_scratch_folder_a_killed_dry_run_left_is_removed(deployment):
+    import os
+
+    left = deployment.paths.home / SCRATCH / "killed"
+    (left / "landing").mkdir(parents=True)
+    (left / "landing" / POLICE).write_bytes(_police([_personal(1)]))
+    old = time.time() - 3600
+    os.utime(left, (old, old))
+    dry_run(deployment.city, deployment.paths, _police(GOOD), POLICE, "police")
+    assert not (deployment.paths.home / SCRATCH).exists()

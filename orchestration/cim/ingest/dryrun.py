@@ -54,6 +54,8 @@ EXAMPLES_PER_REASON = 5
 # a file with thousands of distinct bad values says enough with its commonest reasons
 MAX_REASONS = 50
 SCRATCH = ".scratch"
+# a scratch folder older than this was left by a killed dry run (no dry run takes this long)
+STALE_SCRATCH_SECONDS = 600
 # submit's temporary name: hidden and ``.partial``, so the inbox never takes it half-written
 _UPLOADING = ".upload-{}.partial"
 
@@ -192,6 +194,7 @@ def dry_run(city: City, paths: Paths, data: bytes, original_name: str, partner_i
     if refusal:
         return DryRun(verdict=REFUSED, refusal=refusal, seconds=_since(started), **facts)
     scratch_root = paths.home / SCRATCH
+    _remove_stale(scratch_root)
     scratch = Paths(scratch_root / uuid.uuid4().hex)
     try:
         scratch.ensure()
@@ -216,6 +219,17 @@ def dry_run(city: City, paths: Paths, data: bytes, original_name: str, partner_i
 
 def _since(started: float) -> float:
     return round(time.perf_counter() - started, 3)
+
+
+def _remove_stale(scratch_root: Path) -> None:
+    """Scratch folders a killed dry run left: they hold a partner's file, personal data
+    included, which must not outlive the dry run."""
+    if not scratch_root.is_dir():
+        return
+    for folder in scratch_root.iterdir():
+        with contextlib.suppress(OSError):
+            if time.time() - folder.lstat().st_mtime > STALE_SCRATCH_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _remove_if_empty(folder: Path) -> None:
