@@ -351,6 +351,10 @@ UNREACHED = {
     "reason.row_not_month_period",
     "reason.row_not_quarter_period",
     "reason.row_not_school_year_period",
+    # said by the partner's upload dry run and submit (cim.ingest.dryrun), never stored
+    "reason.other_partner_feed",
+    "reason.already_in_landing",
+    "reason.landing_names_taken",
 }
 
 

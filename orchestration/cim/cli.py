@@ -531,6 +531,75 @@ def _ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_file(args: argparse.Namespace) -> int:
+    """What the pipeline would do with a partner's file, without loading it."""
+    from cim.ingest.dryrun import REFUSED, WOULD_BE_REJECTED, UnknownPartner, dry_run
+
+    path = Path(args.path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SetupError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from exc
+    try:
+        report = dry_run(
+            load_city(settings.city_dir()), settings.paths(), data, path.name, args.partner
+        )
+    except UnknownPartner as exc:
+        raise SetupError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        print("\n".join(_dry_run_words(report)))
+    return EXIT_SETUP if report.verdict in (REFUSED, WOULD_BE_REJECTED) else 0
+
+
+def _dry_run_words(report) -> list[str]:
+    """A dry run in plain words, one fact a line."""
+    lines = [f"{report.file} ({report.partner}): {report.verdict}"]
+    if report.feed:
+        period = report.period or ", ".join(p["period"] for p in report.period_rows) or "?"
+        lines.append(f"  feed {report.feed}, period {period}")
+    for why in filter(None, (report.refusal, report.reason)):
+        lines.append(f"  why: {why}")
+    if report.rows_read:
+        lines.append(
+            f"  rows: {report.rows_read} read, {report.rows_accepted} accepted, "
+            f"{report.rows_rejected} rejected"
+        )
+    for part in report.period_rows:
+        lines.append(
+            f"    {part['period']}: {part['rows_accepted']} accepted, "
+            f"{part['rows_rejected']} rejected"
+        )
+    if columns := report.columns:
+        if columns.missing:
+            lines.append(f"  missing columns: {', '.join(columns.missing)}")
+        for old, new in columns.renamed:
+            lines.append(f"  renamed? {old!r} looks like {new!r} in the file")
+        if columns.extra:
+            lines.append(f"  columns not in the contract: {', '.join(columns.extra)}")
+        if columns.missing_optional:
+            lines.append(f"  optional columns missing: {', '.join(columns.missing_optional)}")
+    for group in report.row_reasons:
+        lines.append(f"  {group.rows} row(s): {group.reason}")
+        for example in group.examples:
+            shown = example.text or "; ".join(
+                f"{k}={v if v is not None else ''}" for k, v in (example.values or {}).items()
+            )
+            lines.append(f"    row {example.row_number}: {shown}")
+    if report.more_reasons:
+        lines.append(f"  ... and {report.more_reasons} other reason(s)")
+    for earlier in report.replaces:
+        how = "replaces" if earlier.whole else "replaces part of"
+        lines.append(
+            f"  {how} {earlier.original_name} (received {earlier.received_at}, "
+            f"{', '.join(earlier.periods)})"
+        )
+    lines += [f"  warning: {warning}" for warning in report.warnings]
+    lines.append(f"  checked in {report.seconds:.1f} s; nothing was loaded")
+    return lines
+
+
 def _impact(args: argparse.Namespace) -> int:
     """`cim impact` on an action reads the warehouse: only when no run writes it."""
     if args.panel:
@@ -731,6 +800,13 @@ def main(argv: list[str] | None = None) -> int:
     replayed.add_argument("--log-level", default="WARNING", help="console log level")
     _wait_option(replayed, None, "while a run holds CIM_HOME, wait this long, then refuse")
     replayed.set_defaults(run=_reprocess)
+    checked = commands.add_parser(
+        "check-file", help="what the pipeline would do with a partner's file (a dry run)"
+    )
+    checked.add_argument("path", help="the file, named as the partner would send it")
+    checked.add_argument("--partner", required=True, help="the sending partner's id")
+    checked.add_argument("--json", action="store_true", help="the report as JSON")
+    checked.set_defaults(run=_check_file)
     published = commands.add_parser("publish", help="list snapshots or roll back to one")
     published.add_argument("action", choices=["list", "rollback"])
     published.add_argument("--to", default=None, help="snapshot id (default: the one before)")

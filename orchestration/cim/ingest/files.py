@@ -112,14 +112,9 @@ def take_copy(delivery: Delivery, archive: Path, limit_bytes: int | None) -> tup
         partial.unlink(missing_ok=True)
 
 
-def _refusal(entry: Path, st: os.stat_result, limit_bytes: int | None) -> str | None:
-    """Why a landing entry must not be read at all, or None when it is safe.
-
-    Names come from partners' systems: a link could point at any file on the server,
-    and odd names could escape folders when reused in paths downstream. Reasons never
-    name a path outside the landing folder.
-    """
-    name = entry.name
+def name_refusal(name: str) -> str | None:
+    """Why a file name must not be used at all (it could escape folders when reused in
+    paths downstream, or not fit the filesystem), or None."""
     if name in {".", ".."} or "/" in name or "\\" in name or ".." in name or "\x00" in name:
         return "the file name contains a path separator or '..'; rename it and resend"
     if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
@@ -127,6 +122,18 @@ def _refusal(entry: Path, st: os.stat_result, limit_bytes: int | None) -> str | 
             f"the file name is longer than {MAX_NAME_BYTES} bytes; rename it to the "
             "contract's pattern and resend"
         )
+    return None
+
+
+def _refusal(entry: Path, st: os.stat_result, limit_bytes: int | None) -> str | None:
+    """Why a landing entry must not be read at all, or None when it is safe.
+
+    Names come from partners' systems: a link could point at any file on the server,
+    and odd names could escape folders when reused in paths downstream. Reasons never
+    name a path outside the landing folder.
+    """
+    if refusal := name_refusal(entry.name):
+        return refusal
     if stat.S_ISLNK(st.st_mode):
         return "symbolic link; send the file itself, not a link"
     if not stat.S_ISREG(st.st_mode):
@@ -171,6 +178,12 @@ def _lstat(entry: Path) -> os.stat_result | None:
         return None  # gone between listing and looking: not a delivery any more
 
 
+def not_a_delivery(name: str) -> bool:
+    """Hidden files and uploads in progress (``*.partial``) are not deliveries (yet)."""
+    hidden = name.startswith(".") and not name.startswith("..")
+    return hidden or name.endswith(".partial")
+
+
 def scan_landing(landing: Path, city: City, settle: float | None = None) -> list[Delivery]:
     """Every entry of the landing folder, matched or refused, in the order to apply them.
 
@@ -181,9 +194,8 @@ def scan_landing(landing: Path, city: City, settle: float | None = None) -> list
     settle = settle_seconds(city) if settle is None else settle
     entries: list[tuple[Path, os.stat_result]] = []
     for entry in landing.iterdir():
-        hidden = entry.name.startswith(".") and not entry.name.startswith("..")
-        if hidden or entry.name.endswith(".partial"):
-            continue  # hidden files and uploads in progress are not deliveries (yet)
+        if not_a_delivery(entry.name):
+            continue
         if (st := _lstat(entry)) is not None:
             entries.append((entry, st))
     young = [(e, st) for e, st in entries if stat.S_ISREG(st.st_mode) and _is_young(st, settle)]

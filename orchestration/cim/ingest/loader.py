@@ -29,7 +29,7 @@ from cim.ingest.files import (
     signature_of,
     take_copy,
 )
-from cim.ingest.readers import UnreadableFile, read_delivery
+from cim.ingest.readers import ParsedFile, UnreadableFile, read_delivery
 from cim.ingest.rules import plan_checks
 from cim.periods import period_end, period_start
 from cim.settings import INGEST_MEMORY_LIMIT, Paths, as_of, pseudonym_key
@@ -94,6 +94,9 @@ class FeedRunner:
         self.key = pseudonym_key(paths)
         # the load a replay (`cim reprocess`) stands in for, while one is applied
         self._replaces: str | None = None
+        # what the reader made of the last file (its header): the dry run reports the
+        # columns from it, also when the checks then reject the file whole
+        self.last_read: ParsedFile | None = None
 
     # -- public -----------------------------------------------------------------
     def ingest(self, deliveries: list[Delivery]) -> list[FileOutcome]:
@@ -352,6 +355,7 @@ class FeedRunner:
                     Path(workdir),
                     int(limits.max_unpacked_mb * 1024 * 1024),
                 )
+                self.last_read = parsed
                 plan = plan_checks(
                     contract,
                     parsed.headers,

@@ -37,17 +37,27 @@ def _norm(text: str) -> str:
     return " ".join(text.replace("\ufeff", "").split()).casefold()
 
 
-def map_headers(contract: FeedContract, headers: list[str]) -> tuple[dict[str, int], list[str]]:
-    """Find each contract column in the file's header; explain drift in partner terms.
+@dataclass(frozen=True)
+class HeaderMatch:
+    """How a file's header lines up with the contract, in the partner's source names."""
 
-    When the header line holds none of the contract's names, it is most likely a data
-    line (the header is missing): its texts are then never repeated in a message, as
-    they can be a victim's name or a national number.
-    """
+    mapping: dict[str, int]  # contract column name -> field position
+    missing: list[Column]  # required contract columns the header lacks
+    missing_optional: list[Column]
+    extra: list[tuple[int, str]]  # (position, header text) of fields not in the contract
+
+    def renamed_to(self, column: Column) -> str | None:
+        """The extra header a missing column was most likely renamed to (difflib)."""
+        hint = difflib.get_close_matches(column.header, [h for _, h in self.extra], n=1, cutoff=0.6)
+        return hint[0] if hint else None
+
+
+def match_headers(contract: FeedContract, headers: list[str]) -> HeaderMatch:
+    """Find each contract column (its source name or an alias) in the file's header."""
     position = {}
     for index, header in enumerate(headers):
         position.setdefault(_norm(header), index)
-    mapping, warnings, missing = {}, [], []
+    mapping, missing, optional = {}, [], []
     for column in contract.columns:
         found = [
             position[_norm(h)] for h in (column.header, *column.aliases) if _norm(h) in position
@@ -57,7 +67,25 @@ def map_headers(contract: FeedContract, headers: list[str]) -> tuple[dict[str, i
         elif column.required:
             missing.append(column)
         else:
-            warnings.append(f"optional column {column.header!r} is missing; its values are empty")
+            optional.append(column)
+    used = set(mapping.values())
+    extra = [(i, h) for i, h in enumerate(headers) if i not in used]
+    return HeaderMatch(mapping, missing, optional, extra)
+
+
+def map_headers(contract: FeedContract, headers: list[str]) -> tuple[dict[str, int], list[str]]:
+    """Find each contract column in the file's header; explain drift in partner terms.
+
+    When the header line holds none of the contract's names, it is most likely a data
+    line (the header is missing): its texts are then never repeated in a message, as
+    they can be a victim's name or a national number.
+    """
+    match = match_headers(contract, headers)
+    mapping = match.mapping
+    warnings = [
+        f"optional column {column.header!r} is missing; its values are empty"
+        for column in match.missing_optional
+    ]
     row = contract.dialect.header_row
     if not mapping:
         expected = ", ".join(repr(c.header) for c in contract.columns if c.required)
@@ -71,13 +99,11 @@ def map_headers(contract: FeedContract, headers: list[str]) -> tuple[dict[str, i
             f"line {row} (the header) has {len(headers)} field(s) and none is a column of the "
             f"contract (expected {expected}); {advice}"
         )
-    used = set(mapping.values())
-    extra = [h for i, h in enumerate(headers) if i not in used]
-    if missing:
+    if match.missing:
         problems = []
-        for column in missing:
-            hint = difflib.get_close_matches(column.header, extra, n=1, cutoff=0.6)
-            renamed = f" (renamed to {_shown(hint[0])}?)" if hint else ""
+        for column in match.missing:
+            hint = match.renamed_to(column)
+            renamed = f" (renamed to {_shown(hint)}?)" if hint else ""
             problems.append(f"required column {column.header!r}{renamed} is missing")
         raise UnreadableFile(
             f"{'; '.join(problems)}. Line {row} has {len(headers)} fields, {len(mapping)} of "
@@ -85,15 +111,18 @@ def map_headers(contract: FeedContract, headers: list[str]) -> tuple[dict[str, i
         )
     warnings += [
         f"extra column {_shown(h)} (field {i + 1}) is not in the contract and was ignored"
-        for i, h in enumerate(headers)
-        if i not in used
+        for i, h in match.extra
     ]
     return mapping, warnings
 
 
+def shown_header(header: str) -> str:
+    """A header text fit for a message: short, so a stray value cannot say much."""
+    return header if len(header) <= 40 else header[:37] + "..."
+
+
 def _shown(header: str) -> str:
-    """A header text in a message: short, so a stray value cannot say much."""
-    return repr(header if len(header) <= 40 else header[:37] + "...")
+    return repr(shown_header(header))
 
 
 def _code(column: Column, text: str) -> str:

@@ -61,7 +61,8 @@ def record_blocked(paths: Paths, run_id: str, reasons: list[str]) -> None:
     )
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file or a folder (a rename in it) to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -105,7 +106,7 @@ def _switch(paths: Paths, snapshot: Path) -> None:
     staged.unlink(missing_ok=True)
     os.link(snapshot, staged)
     os.replace(staged, paths.published / CURRENT)
-    _fsync(paths.published)
+    fsync(paths.published)
 
 
 def publish(paths: Paths, run_id: str, checks: dict, keep: int = 5) -> dict:
@@ -141,7 +142,7 @@ def _publish(paths: Paths, run_id: str, checks: dict, keep: int) -> dict:
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        _fsync(partial)
+        fsync(partial)
         os.replace(partial, final)
         (snapshots / f"{snapshot_id}.json").write_text(json.dumps(manifest, indent=1))
     except BaseException as exc:
