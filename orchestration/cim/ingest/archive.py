@@ -35,6 +35,7 @@ import binascii
 import hashlib
 import os
 import secrets
+import shutil
 import struct
 import tempfile
 import uuid
@@ -307,3 +308,11 @@ def _encrypt_file(plain: Path, target: Path, sha: str, key: bytes, paths: Paths)
         return None
     finally:
         partial.unlink(missing_ok=True)
+
+
+def copy_original(archived: Path, target: Path, paths: Paths) -> None:
+    """Write the original bytes of an archived copy (plain or encrypted) to ``target``:
+    a file handed back to its partner, or delivered again. ``paths``: the deployment
+    whose key opens it."""
+    with readable(archived, paths) as plain:
+        shutil.copyfile(plain, target)
