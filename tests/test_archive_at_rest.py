@@ -325,3 +325,17 @@ def test_cim_archive_purge_dry_run_lists_and_removes_nothing(
     assert "1 file(s) purged" in capsys.readouterr().out
     assert not path.exists()
     warehouse.con = duckdb.connect(str(warehouse.paths.warehouse))
+
+
+def test_purge_clears_decrypted_copies_a_killed_process_left(warehouse, demo_city: City):
+    scratch = warehouse.paths.home / archive.SCRATCH
+    stale, fresh = scratch / "cim-ingest-old", scratch / "cim-ingest-now"
+    for folder in (stale, fresh):
+        folder.mkdir(parents=True)
+        (folder / "x.csv").write_text(VICTIM)
+    hours_ago = dt.datetime.now().timestamp() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+
+    purge_archive(warehouse.con, demo_city, warehouse.paths, dt.date(2030, 1, 1))
+
+    assert not stale.exists() and fresh.exists()  # one still being read stays

@@ -364,7 +364,6 @@ def _archive(args: argparse.Namespace) -> int:
     retention (cim.ingest.archive, cim.ingest.retention)."""
     import duckdb
 
-    from cim.ingest import store
     from cim.ingest.archive import ArchiveKeyError, encrypt_archive
     from cim.ingest.retention import purge_archive
 
@@ -381,7 +380,6 @@ def _archive(args: argparse.Namespace) -> int:
     ):
         con = duckdb.connect(str(paths.warehouse))
         try:
-            store.ensure_meta(con)
             if args.action == "encrypt":
                 try:
                     done = encrypt_archive(con, city, paths, dry_run=args.dry_run)

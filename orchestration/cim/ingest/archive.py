@@ -50,6 +50,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cim.city import City, FeedContract
+from cim.ingest import store
 from cim.ingest.readers import UnreadableFile
 from cim.settings import Paths, deployment_secret
 
@@ -63,6 +64,7 @@ _HEADER = struct.Struct(">8sB8s7sI")
 HEADER_BYTES = _HEADER.size
 KEY_ENV, KEY_FILE = "CIM_ARCHIVE_KEY", "archive.key"
 KEY_SOURCES = f"{KEY_ENV} or CIM_HOME/secrets/{KEY_FILE}"
+SCRATCH = ".scratch"  # below CIM_HOME: decrypted copies, for the time they are read
 
 
 class ArchiveKeyError(ValueError):
@@ -211,7 +213,7 @@ def readable(archived: Path, paths: Paths) -> Iterator[Path]:
         yield archived
         return
     key = archive_key(paths)
-    scratch = paths.home / ".scratch"
+    scratch = paths.home / SCRATCH
     scratch.mkdir(mode=0o700, exist_ok=True)
     # the cim-ingest- prefix lets ledger messages hide the path (loader.scrub)
     with tempfile.TemporaryDirectory(prefix="cim-ingest-", dir=scratch) as folder:
@@ -249,6 +251,7 @@ def encrypt_archive(
     feeds = _personal_feeds(city)
     if not feeds:
         return []
+    store.ensure_meta(con)  # a warehouse older than the purge columns gets them
     rows = con.execute(
         "SELECT archive_path, any_value(feed), any_value(sha256) FROM meta.file_ledger "
         "WHERE list_contains(?, feed) AND sha256 IS NOT NULL AND archive_path IS NOT NULL "

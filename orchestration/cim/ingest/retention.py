@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from cim.city import City
-from cim.ingest.archive import ENCRYPTED_SUFFIX
+from cim.ingest import store
+from cim.ingest.archive import ENCRYPTED_SUFFIX, SCRATCH
 from cim.settings import Paths, as_of
 
 
@@ -78,9 +80,11 @@ def purge_archive(
 ) -> list[Purge]:
     """Delete the archived originals and refused files past their retention and record
     it in the ledger; ``dry_run`` only lists them. Returns what was (or would be) purged."""
+    store.ensure_meta(con)  # a warehouse older than the purge columns gets them
     expired = expired_files(con, city, today or as_of())
     if dry_run:
         return expired
+    _clear_stale_scratch(paths)
     stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for purge in expired:
         _remove(con, purge.path)
@@ -92,12 +96,31 @@ def purge_archive(
     return expired
 
 
-def _remove(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Delete a purged file; a refused entry may be a folder or a link (never followed)."""
+# a decrypted copy lives for the seconds a file is read; one older than this was left
+# by a process that was killed, and holds personal data in clear
+STALE_SCRATCH_SECONDS = 3600
+
+
+def _clear_stale_scratch(paths: Paths) -> None:
+    scratch = paths.home / SCRATCH
+    if not scratch.is_dir():
+        return
+    limit = time.time() - STALE_SCRATCH_SECONDS
+    for entry in scratch.iterdir():
+        if entry.lstat().st_mtime < limit:
+            _remove_entry(entry)
+
+
+def _remove_entry(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
+
+
+def _remove(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Delete a purged file; a refused entry may be a folder or a link (never followed)."""
+    _remove_entry(path)
     # `cim archive encrypt` stopped between its two steps may have left the plain twin
     # of an encrypted copy: the same personal data, unless a live ledger line needs it
     twin = path.with_name(path.name.removesuffix(ENCRYPTED_SUFFIX))
