@@ -20,7 +20,7 @@ UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
 
 
-.PHONY: help setup run serve pipeline demo dev test lint prepare format ledger check-config docs health snapshots rollback withdraw reprocess impact bench bench-impact clean
+.PHONY: help setup run serve pipeline demo dev test lint prepare format ledger check-config docs health snapshots rollback withdraw reprocess archive-encrypt archive-purge impact bench bench-impact clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -85,6 +85,12 @@ withdraw: setup  ## take back a loaded delivery, restoring the one before (FILE=
 
 reprocess: setup  ## load the deliveries in force again from the archive, then the pipeline (FEED=, PERIOD=)
 	@$(BIN)/cim reprocess $(if $(FEED),--feed "$(FEED)") $(if $(PERIOD),--period "$(PERIOD)")
+
+archive-encrypt: setup  ## encrypt the plain archived originals of personal feeds (DRY_RUN=1 lists only)
+	@$(BIN)/cim archive encrypt $(if $(DRY_RUN),--dry-run)
+
+archive-purge: setup  ## delete archived originals and refused files past their retention (DRY_RUN=1 lists only)
+	@$(BIN)/cim archive purge $(if $(DRY_RUN),--dry-run)
 
 impact: setup  ## impact estimate on a CSV panel (PANEL=file.csv) or an action (ACTION=.. INDICATOR=..)
 	@$(BIN)/cim impact $(PANEL) $(if $(ACTION),--action $(ACTION)) $(if $(INDICATOR),--indicator $(INDICATOR)) $(IMPACT_ARGS)

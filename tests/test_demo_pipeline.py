@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 from cim.definitions import defs
+from cim.ingest.archive import copy_original, readable
+from cim.settings import Paths
 
 from tests.conftest import DEMO_CITY
 
@@ -119,26 +122,32 @@ def test_personal_data_does_not_survive_ingestion(demo_build):
     )
     names = {c for _, c in columns}
     assert not {"victim_name", "birth_year", "reporter_email"} & names
-    police_file = next(demo_build.paths.archive.rglob("*.csv"))
     sample = [
         p
         for r in demo_build.query("SELECT respondent_id FROM raw.resident_survey LIMIT 5")
         for p in r
     ]
     assert all(len(s) == 64 for s in sample)  # keyed hashes, not the BB-... ids
-    clear_ids = {
-        line.split(";")[0]
-        for f in demo_build.paths.archive.rglob("*.csv")
-        for line in f.read_text(encoding="utf-8", errors="replace").splitlines()[1:50]
-        if line.startswith("BB")
-    }
+    clear_ids, at_rest = set(), []
+    for (archived,) in demo_build.query(
+        "SELECT DISTINCT archive_path FROM meta.file_ledger WHERE feed = 'resident_survey' "
+        "AND status = 'loaded'"
+    ):
+        at_rest.append(Path(archived).read_bytes())
+        with readable(Path(archived), demo_build.paths) as plain:
+            clear_ids |= {
+                line.split(";")[0]
+                for line in plain.read_text(encoding="utf-8", errors="replace").splitlines()[1:50]
+                if line.startswith("BB")
+            }
     assert clear_ids, "expected survey ids in the archived survey files"
+    # the archived originals are encrypted at rest: no survey id in their bytes
+    assert not [i for i in sorted(clear_ids) if any(i.encode() in b for b in at_rest)]
     [(leaks,)] = demo_build.query(
         "SELECT count(*) FROM raw.resident_survey WHERE list_contains(?, respondent_id)",
         [sorted(clear_ids)],
     )
     assert leaks == 0
-    assert police_file.exists()
 
 
 def test_dropping_every_file_again_adds_no_row(demo_build, tmp_path, monkeypatch):
@@ -161,7 +170,11 @@ def test_dropping_every_file_again_adds_no_row(demo_build, tmp_path, monkeypatch
     in_force = demo_build.query(in_force_sql)
     for name, archive_path, received, _ in archived:
         target = home / "landing" / name
-        shutil.copyfile(str(archive_path).replace(str(demo_build.paths.home), str(home)), target)
+        copy_original(
+            Path(str(archive_path).replace(str(demo_build.paths.home), str(home))),
+            target,
+            Paths(home),
+        )
         stamp = received.replace(tzinfo=dt.UTC).timestamp()
         os.utime(target, (stamp, stamp))
     count_sql = "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' ORDER BY 1"

@@ -15,6 +15,7 @@ from cim.city import load_city
 from cim.city.mirror import mirror_city
 from cim.defs.dbt.project import DBT_DIR, DBT_EXECUTABLE
 from cim.ingest import FeedRunner
+from cim.ingest.archive import readable
 from cim.ingest.files import scan_landing
 from cim.mart.codegen import generate
 from cim.settings import Paths
@@ -59,10 +60,14 @@ def _same(a: list[tuple], b: list[tuple]) -> bool:
     )
 
 
-def _new_month(archived: str, month: str) -> bytes:
+def _original_lines(archived: str, home: Paths) -> list[str]:
+    with readable(Path(archived), home) as plain:
+        return plain.read_text(encoding="cp1252").splitlines()
+
+
+def _new_month(lines: list[str], month: str) -> bytes:
     """Next month's police file: fresh ids, registered in `month`; some incidents still
     happened in the previous month, so an older occurrence month changes too."""
-    lines = Path(archived).read_text(encoding="cp1252").splitlines()
     year, number = month.split("-")
     out = [lines[0]]
     for i, line in enumerate(lines[1:], start=1):
@@ -99,9 +104,9 @@ def test_new_and_corrected_periods_rebuild_incrementally_and_equal_a_full_refres
     base = os.path.dirname(os.path.dirname(last[1]))
     new_month = (dt.date.fromisoformat(last[0] + "-01") + dt.timedelta(days=32)).strftime("%Y-%m")
     (home.landing / f"politie_incidenten_{new_month}.csv").write_bytes(
-        _new_month(last[1].replace(base, archive), new_month)
+        _new_month(_original_lines(last[1].replace(base, archive), home), new_month)
     )
-    rows = Path(corrected[1].replace(base, archive)).read_text(encoding="cp1252").splitlines()
+    rows = _original_lines(corrected[1].replace(base, archive), home)
     (home.landing / "politie_incidenten_2024-06_v2.csv").write_bytes(
         ("\r\n".join(rows[:-25]) + "\r\n").encode("cp1252")  # 25 incidents withdrawn
     )

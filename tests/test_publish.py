@@ -21,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from cim.ingest.archive import copy_original
 from cim.publish import current_manifest, list_snapshots, publish, rollback
 from cim.settings import Paths
 
@@ -53,10 +54,10 @@ def _deliveries(demo_build, wanted: dict) -> list[tuple[str, str, dt.datetime]]:
     ]
 
 
-def _drop(paths: Paths, deliveries) -> None:
+def _drop(paths: Paths, deliveries, source_home: Paths) -> None:
     for name, source, received in deliveries:
         target = paths.landing / name
-        shutil.copyfile(source, target)
+        copy_original(Path(source), target, source_home)
         stamp = received.replace(tzinfo=dt.UTC).timestamp()
         os.utime(target, (stamp, stamp))
 
@@ -210,13 +211,13 @@ def _no_duplicates(paths: Paths) -> None:
 def test_kills_leave_the_previous_snapshot_served_and_reruns_recover(demo_build, tmp_path):
     paths = Paths(tmp_path / "home").ensure()
     pipeline = Pipeline(paths.home)
-    _drop(paths, _deliveries(demo_build, FIRST))
+    _drop(paths, _deliveries(demo_build, FIRST), demo_build.paths)
     readers = Readers(paths)
     readers.start()
     try:
         pipeline.run()
         first = current_manifest(paths)["snapshot_id"]
-        _drop(paths, _deliveries(demo_build, LATER))
+        _drop(paths, _deliveries(demo_build, LATER), demo_build.paths)
 
         # killed inside an ingestion transaction, its rows, rejected rows and ledger line
         # written but not committed: nothing of that delivery remains

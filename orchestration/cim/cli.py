@@ -351,10 +351,54 @@ def _withdraw(args: argparse.Namespace) -> int:
             f"restored: {done.restored.name}, {done.restored.status}, "
             f"{done.restored.rows_accepted} rows"
         )
+    elif done.not_restored:
+        print(f"NOT restored: {done.not_restored}; the period has no data now")
     else:
         print(f"no earlier delivery of {done.period} to restore: the period has no data now")
     print("run `make pipeline` to publish the change")
     return 0
+
+
+def _archive(args: argparse.Namespace) -> int:
+    """Encrypt the plain archived originals of personal feeds, or purge what is past its
+    retention (cim.ingest.archive, cim.ingest.retention)."""
+    import duckdb
+
+    from cim.ingest.archive import ArchiveKeyError, encrypt_archive
+    from cim.ingest.retention import purge_archive
+
+    paths = settings.paths()
+    city = load_city(settings.city_dir())
+    if not paths.warehouse.exists():
+        raise SetupError("no warehouse yet: nothing was ever archived (run `make pipeline`)")
+    verb = "would be " if args.dry_run else ""
+    with runlock.writer(
+        paths,
+        wait=args.wait,
+        command=f"cim archive {args.action}",
+        on_wait=lambda message: print(message, flush=True),
+    ):
+        con = duckdb.connect(str(paths.warehouse))
+        try:
+            if args.action == "encrypt":
+                try:
+                    done = encrypt_archive(con, city, paths, dry_run=args.dry_run)
+                except ArchiveKeyError as exc:
+                    raise SetupError(str(exc)) from exc
+                for item in done:
+                    what = item.problem or f"{verb}encrypted as {item.encrypted.name}"
+                    print(f"{item.feed}: {item.plain.name}: {what}")
+                failed = sum(1 for item in done if item.problem)
+                print(f"{len(done) - failed} archived original(s) {verb}encrypted")
+            else:
+                purged = purge_archive(con, city, paths, dry_run=args.dry_run)
+                for item in purged:
+                    print(f"{', '.join(item.feeds)}: {item.path.name}: {verb}purged: {item.reason}")
+                print(f"{len(purged)} file(s) {verb}purged")
+                failed = 0
+        finally:
+            con.close()
+    return EXIT_FAILED if failed else 0
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -807,6 +851,15 @@ def main(argv: list[str] | None = None) -> int:
     checked.add_argument("--partner", required=True, help="the sending partner's id")
     checked.add_argument("--json", action="store_true", help="the report as JSON")
     checked.set_defaults(run=_check_file)
+    archived = commands.add_parser(
+        "archive",
+        help="encrypt the plain archived originals of personal feeds, or purge the files "
+        "past their retention",
+    )
+    archived.add_argument("action", choices=["encrypt", "purge"])
+    archived.add_argument("--dry-run", action="store_true", help="list what would change")
+    _wait_option(archived, None, "while a run holds CIM_HOME, wait this long, then refuse")
+    archived.set_defaults(run=_archive)
     published = commands.add_parser("publish", help="list snapshots or roll back to one")
     published.add_argument("action", choices=["list", "rollback"])
     published.add_argument("--to", default=None, help="snapshot id (default: the one before)")

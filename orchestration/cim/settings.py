@@ -77,6 +77,29 @@ def paths() -> Paths:
     return Paths(cim_home()).ensure()
 
 
+def deployment_secret(p: Paths, env_var: str, file_name: str) -> str:
+    """A secret of this deployment: ``env_var`` when set, otherwise 32 random bytes (hex)
+    generated once into ``CIM_HOME/secrets/<file_name>``, readable by its owner only.
+
+    The file is created with mode 0600 in one step, so it is never readable by others,
+    not even between its creation and a chmod.
+    """
+    from_env = os.environ.get(env_var)
+    if from_env:
+        return from_env
+    key_file = p.secrets / file_name
+    if not key_file.exists():
+        p.secrets.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it meanwhile: use theirs
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
 def pseudonym_key(p: Paths) -> str:
     """Secret for keyed hashes of personal identifiers.
 
@@ -84,15 +107,7 @@ def pseudonym_key(p: Paths) -> str:
     ``CIM_HOME/secrets`` so the same person gets the same pseudonym across deliveries,
     yet nobody without the key can recompute it from a national number.
     """
-    from_env = os.environ.get("CIM_PSEUDONYM_KEY")
-    if from_env:
-        return from_env
-    key_file = p.secrets / "pseudonym.key"
-    if not key_file.exists():
-        p.secrets.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    return deployment_secret(p, "CIM_PSEUDONYM_KEY", "pseudonym.key")
 
 
 # Written by the demo generator (cim-demo) into the CIM_HOME it fills: the simulated

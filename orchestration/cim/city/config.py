@@ -21,7 +21,14 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from cim.city.agenda import Agenda, check_agenda
-from cim.city.contracts import AREA_TYPES, Column, Contact, FeedContract, Identifier
+from cim.city.contracts import (
+    AREA_TYPES,
+    ArchiveRetention,
+    Column,
+    Contact,
+    FeedContract,
+    Identifier,
+)
 from cim.city.errors import ConfigError, from_validation_error
 from cim.city.words import INTERFACE_LANGUAGES
 from cim.impact.settings import ImpactSettings  # one model for city.yaml and the estimator
@@ -78,6 +85,9 @@ class CitySettings(Strict):
     areas_file: str = "areas.csv"
     boundaries_file: str | None = None
     max_file_mb: float = Field(512, gt=0)
+    # how long archived originals are kept when a feed's contract does not say (and for
+    # refused files that match no feed); unset: for ever
+    archive: ArchiveRetention = ArchiveRetention()
     ingestion: IngestionSettings = IngestionSettings()
     impact: ImpactSettings = ImpactSettings()
 
@@ -116,6 +126,12 @@ class City(Strict):
 
     def max_file_bytes(self, contract: FeedContract) -> int:
         return int((contract.max_file_mb or self.settings.max_file_mb) * 1024 * 1024)
+
+    def retention_days(self, contract: FeedContract | None) -> int | None:
+        """Days the archived originals of ``contract``'s feed are kept (None: for ever);
+        a refused file that matched no feed (``None``) follows the city's default."""
+        own = contract.archive.retention_days if contract else None
+        return own or self.settings.archive.retention_days
 
 
 def _read_yaml(file: Path) -> dict:

@@ -183,6 +183,17 @@ class BackfillRange(Strict):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class ArchiveRetention(Strict):
+    """How long the archived originals of a feed (and its refused files) are kept.
+
+    ``retention_days`` counts from the file's latest receipt; ``None`` keeps them for
+    ever. ``cim archive purge`` (and every pipeline run) deletes older ones; the ledger
+    keeps the record of each file, its hash and when it was purged.
+    """
+
+    retention_days: int | None = Field(None, ge=1)
+
+
 class Column(Strict):
     name: Identifier
     source: str | None = Field(None, description="header text in the partner's file")
@@ -240,6 +251,8 @@ class FeedContract(Strict):
     keys: list[Identifier] = []
     columns: list[Column]
     max_file_mb: float | None = Field(None, gt=0)
+    # how long archived originals are kept; unset: the city's default (city.yaml archive:)
+    archive: ArchiveRetention = ArchiveRetention()
 
     # One range may be written without the list around it: ``backfill: {from: .., to: ..}``.
     @field_validator("backfill", mode="before")

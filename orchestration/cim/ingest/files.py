@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cim.city import City, FeedContract
+from cim.ingest import archive as archive_format
 
 _CHUNK = 1 << 20
 # Longest file name we ever create from a partner's name (refused/ adds a prefix); most
@@ -69,7 +70,9 @@ def signature_of(st: os.stat_result) -> tuple[int, int, int]:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def take_copy(delivery: Delivery, archive: Path, limit_bytes: int | None) -> tuple[str, Path]:
+def take_copy(
+    delivery: Delivery, archive: Path, limit_bytes: int | None, key: bytes | None = None
+) -> tuple[str, Path]:
     """Copy a delivery into the archive once, hashing the bytes as they are copied.
 
     Every later step reads the archived copy, so what was checked is exactly what the
@@ -77,6 +80,10 @@ def take_copy(delivery: Delivery, archive: Path, limit_bytes: int | None) -> tup
     copy goes to a temporary name and is renamed to ``archive/ab/<sha256><suffix>``, so a
     half-copied file never carries a valid name. Raises ``FileChanged`` when the file's
     size, time or identity moved during the copy (an upload still running).
+
+    With ``key`` (a feed with personal columns) the copy is encrypted as it is written
+    (``cim.ingest.archive``, name ``<sha256><suffix>.enc``): no plain copy of the
+    delivery ever lands in the archive. The sha256 is that of the original bytes.
     """
     staging = archive / ".incoming"
     staging.mkdir(parents=True, exist_ok=True)
@@ -86,6 +93,7 @@ def take_copy(delivery: Delivery, archive: Path, limit_bytes: int | None) -> tup
     try:
         fd = os.open(delivery.path, flags)
         with os.fdopen(fd, "rb") as source, partial.open("wb") as sink:
+            writer = archive_format.EncryptingWriter(sink, key) if key else sink
             before = os.fstat(source.fileno())
             if not stat.S_ISREG(before.st_mode) or signature_of(before) != delivery.signature:
                 raise FileChanged("the file changed between the scan and the copy")
@@ -94,7 +102,9 @@ def take_copy(delivery: Delivery, archive: Path, limit_bytes: int | None) -> tup
                 if limit_bytes is not None and copied > limit_bytes:
                     raise FileChanged("the file grew past the size limit while being copied")
                 digest.update(chunk)
-                sink.write(chunk)
+                writer.write(chunk)
+            if key:
+                writer.close()
             sink.flush()
             os.fsync(sink.fileno())
             after = os.stat(delivery.path, follow_symlinks=False)
@@ -102,8 +112,11 @@ def take_copy(delivery: Delivery, archive: Path, limit_bytes: int | None) -> tup
                 raise FileChanged("the file changed while it was being copied")
         sha256 = digest.hexdigest()
         suffix = "".join(Path(short_name(delivery.name)).suffixes[-1:]).lower()
-        target = archive / sha256[:2] / f"{sha256}{suffix[:12]}"
-        if target.exists():
+        encrypted = archive_format.ENCRYPTED_SUFFIX if key else ""
+        target = archive / sha256[:2] / f"{sha256}{suffix[:12]}{encrypted}"
+        # the same bytes are archived once; an encrypted copy made under an earlier key
+        # is replaced by this one, which the current key opens (same content)
+        if target.exists() and (key is None or archive_format.encrypted_with(target, key)):
             return sha256, target
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, target)

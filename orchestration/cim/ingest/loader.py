@@ -21,6 +21,7 @@ import duckdb
 
 from cim.city import City, FeedContract
 from cim.ingest import store
+from cim.ingest.archive import ArchiveKeyError, archive_key, has_personal_columns, readable
 from cim.ingest.files import (
     Delivery,
     FileChanged,
@@ -30,6 +31,7 @@ from cim.ingest.files import (
     take_copy,
 )
 from cim.ingest.readers import ParsedFile, UnreadableFile, read_delivery
+from cim.ingest.retention import missing_copy_reason
 from cim.ingest.rules import plan_checks
 from cim.periods import period_end, period_start
 from cim.settings import INGEST_MEMORY_LIMIT, Paths, as_of, pseudonym_key
@@ -115,7 +117,13 @@ class FeedRunner:
         contract = self.city.contract_by_feed[delivery.feed]
         limit = self.city.max_file_bytes(contract)
         try:
-            sha, archived = take_copy(delivery, self.paths.archive, limit)
+            # personal columns are in clear in the partner's file: archive it encrypted
+            key = archive_key(self.paths) if has_personal_columns(contract) else None
+            sha, archived = take_copy(delivery, self.paths.archive, limit, key)
+        except ArchiveKeyError as exc:
+            # the deployment's key is wrong, not the file: it waits in the landing folder
+            self.report(f"file {delivery.name!r} left in the landing folder: {exc}")
+            return FileOutcome(delivery.name, contract.feed, WAITING, reason=str(exc))
         except FileChanged as exc:
             self.report(f"file {delivery.name!r} is still being written ({exc}); taken later")
             return FileOutcome(delivery.name, contract.feed, WAITING)
@@ -192,8 +200,7 @@ class FeedRunner:
                     store.REJECTED,
                     sha,
                     delivery.period,
-                    reason="its archived copy is missing from CIM_HOME/archive; restore the "
-                    "archive from a backup or ask the partner to resend the file",
+                    reason=missing_copy_reason(self.con, delivery.path),
                 )
                 self._write_ledger(outcome, delivery, contract, delivery.path, uuid.uuid4().hex)
                 return outcome
@@ -342,7 +349,10 @@ class FeedRunner:
             load_id=load_id,
         )
         limits = self.city.settings.ingestion
-        with tempfile.TemporaryDirectory(prefix="cim-ingest-") as workdir:
+        with (
+            tempfile.TemporaryDirectory(prefix="cim-ingest-") as workdir,
+            contextlib.ExitStack() as decrypted,
+        ):
             try:
                 if contract.periods_from_rows:
                     pass  # each row's period is checked with the row, see plan_checks
@@ -351,7 +361,8 @@ class FeedRunner:
                 parsed = read_delivery(
                     self.con,
                     contract,
-                    archived,
+                    # an encrypted copy is decrypted to a private file for the time it is read
+                    decrypted.enter_context(readable(archived, self.paths)),
                     Path(workdir),
                     int(limits.max_unpacked_mb * 1024 * 1024),
                 )
@@ -367,11 +378,11 @@ class FeedRunner:
                 self.con.execute(plan.sql, plan.params)
                 if self._replaces is not None and contract.periods_from_rows:
                     self._keep_held_periods(contract, self._replaces, plan.warnings)
-            except (UnreadableFile, UnicodeError, OSError) as exc:
+            except (UnreadableFile, UnicodeError, OSError, ArchiveKeyError) as exc:
                 outcome.status = store.REJECTED
                 outcome.reason = (
                     _first_line(exc)
-                    if isinstance(exc, UnreadableFile)
+                    if isinstance(exc, UnreadableFile | ArchiveKeyError)
                     else (f"the file could not be read ({_os_reason(exc)})")
                 )
                 if records := getattr(exc, "records", None):

@@ -50,7 +50,9 @@ CREATE TABLE IF NOT EXISTS meta.file_ledger (
     replay_of VARCHAR,
     periods VARCHAR[],
     period_rows STRUCT(period VARCHAR, rows_accepted BIGINT, rows_rejected BIGINT)[],
-    rows_by_level STRUCT(area_column VARCHAR, area_level VARCHAR, row_count BIGINT)[]
+    rows_by_level STRUCT(area_column VARCHAR, area_level VARCHAR, row_count BIGINT)[],
+    purged_at TIMESTAMP,
+    purge_reason VARCHAR
 );
 -- a warehouse made before `cim reprocess` (replay_of), before files whose rows say
 -- their period (periods, period_rows) or before placement rules lacks the columns
@@ -60,6 +62,9 @@ ALTER TABLE meta.file_ledger ADD COLUMN IF NOT EXISTS
     period_rows STRUCT(period VARCHAR, rows_accepted BIGINT, rows_rejected BIGINT)[];
 ALTER TABLE meta.file_ledger ADD COLUMN IF NOT EXISTS
     rows_by_level STRUCT(area_column VARCHAR, area_level VARCHAR, row_count BIGINT)[];
+-- ... or before archived originals were purged after their retention (cim.ingest.retention)
+ALTER TABLE meta.file_ledger ADD COLUMN IF NOT EXISTS purged_at TIMESTAMP;
+ALTER TABLE meta.file_ledger ADD COLUMN IF NOT EXISTS purge_reason VARCHAR;
 CREATE TABLE IF NOT EXISTS meta.rejected_rows (
     load_id VARCHAR NOT NULL,
     feed VARCHAR NOT NULL,

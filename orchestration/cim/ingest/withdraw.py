@@ -3,7 +3,9 @@
 A partner may send a wrong file (the wrong period, a test export) that passes every
 check. Withdrawing it removes its rows and marks it ``withdrawn`` in the ledger; the
 latest earlier delivery of the same period, if any, is applied again from the archive,
-with a ledger line of its own that says so. Nothing is deleted from the archive.
+with a ledger line of its own that says so. Nothing is deleted from the archive (an
+earlier delivery whose copy was purged after its retention cannot be restored: the
+withdrawal says so, see ``cim.ingest.retention``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from cim.city import City
 from cim.ingest import store
 from cim.ingest.files import Delivery
 from cim.ingest.loader import FeedRunner, FileOutcome
+from cim.ingest.retention import missing_copy_reason
 from cim.settings import Paths
 
 WITHDRAWN = "withdrawn"
@@ -35,6 +38,8 @@ class Withdrawal:
     load_id: str
     rows_removed: int
     restored: FileOutcome | None
+    # why the previous delivery was not restored although there is one (its copy is gone)
+    not_restored: str | None = None
 
 
 def _find(con: duckdb.DuckDBPyConnection, ref: str) -> tuple:
@@ -176,4 +181,7 @@ def withdraw(
         restored = runner.restore(
             earlier, contract, previous[4], note=f"restored: {name!r} withdrawn"
         )
+    if restore and previous and restored is None:
+        reason = missing_copy_reason(con, Path(previous[1]))
+        return Withdrawal(feed, period, name, load_id, removed, None, f"{previous[0]!r}: {reason}")
     return Withdrawal(feed, period, name, load_id, removed, restored)

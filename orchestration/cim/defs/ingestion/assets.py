@@ -9,6 +9,7 @@ from cim.defs.health.assets import freshness_policy
 from cim.defs.resources import Deployment, loaded_city
 from cim.ingest import FeedRunner, FileOutcome
 from cim.ingest.files import scan_landing
+from cim.ingest.retention import purge_archive
 from cim.ingest.store import REJECTED, raw_table
 
 GROUP = "ingestion"
@@ -131,7 +132,11 @@ LEDGER_KEY = dg.AssetKey(["meta", "file_ledger"])
 
 def build_ledger_asset(city: City) -> dg.AssetsDefinition:
     """The ledger as one asset downstream of every feed, so models that read it (and
-    the backbone) see one node that is current once all feeds have been ingested."""
+    the backbone) see one node that is current once all feeds have been ingested.
+
+    Once every feed is in, archived originals past their retention are purged here
+    (cim.ingest.retention): every run keeps the archive within what the contracts allow.
+    """
 
     @dg.asset(
         key=LEDGER_KEY,
@@ -141,8 +146,13 @@ def build_ledger_asset(city: City) -> dg.AssetsDefinition:
         description="Every received file with its status, period and row counts "
         "(meta.file_ledger).",
     )
-    def _ledger(deployment: Deployment) -> dg.MaterializeResult:
+    def _ledger(
+        context: dg.AssetExecutionContext, deployment: Deployment, city: dg.ResourceParam[City]
+    ) -> dg.MaterializeResult:
         with deployment.warehouse() as con:
+            purged = purge_archive(con, city, deployment.paths)
+            for item in purged:
+                context.log.info(f"purged {item.path.name}: {item.reason}")
             rows = con.execute(
                 "SELECT status, count(*), coalesce(sum(rows_read), 0), "
                 "coalesce(sum(rows_rejected), 0) "
@@ -151,6 +161,7 @@ def build_ledger_asset(city: City) -> dg.AssetsDefinition:
         metadata: dict[str, object] = {f"files_{status}": n for status, n, _, _ in rows}
         metadata["rows_read"] = sum(r[2] for r in rows)
         metadata["rows_rejected"] = sum(r[3] for r in rows)
+        metadata["files_purged"] = len(purged)
         return dg.MaterializeResult(metadata=metadata)
 
     return _ledger
