@@ -19,12 +19,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import i18n
+from app import access, i18n
 from app.i18n import t
 from app.text import md
-from app.views import PAGES, page
+from app.views import page, pages_for
 
 LEGACY_PAGE_PARAM = "page"
+# where a reader lands just after signing in: its own page
+LANDING = {access.PARTNER: "portal", access.BACKBONE: "cockpit"}
 FAVICON = Path(__file__).with_name("favicon.png")
 
 
@@ -109,12 +111,39 @@ def follow_legacy_link(pages: dict[str, st.Page], current: st.Page) -> None:
         st.switch_page(target, query_params=params)
 
 
+def who_is_reading() -> access.Viewer:
+    """The reader, resolved on the server, and the sidebar's account box: who is signed
+    in and a way out, or the way in for partners and the backbone."""
+    who = access.viewer()
+    access.keep_cookie(who)
+    if st.session_state.pop("_cim_session_expired", False):
+        st.sidebar.info(t("access.expired"), icon="⏱️")
+    if email := st.session_state.pop("_cim_unknown_identity", None):
+        st.sidebar.warning(t("access.unknown_identity", email=md(email)), icon="🔒")
+    if who.signed_in:
+        st.sidebar.markdown(
+            t(
+                "access.signed_in",
+                name=md(who.display_name),
+                role=t(f"access.role.{who.audience}"),
+            )
+        )
+        if st.sidebar.button(t("access.log_out"), key="log_out"):
+            access.log_out()
+            st.rerun()
+    return who
+
+
 def main() -> None:
     language_selector()
     document_language()
-    pages = {key: page(key) for key in PAGES}
+    who = who_is_reading()
+    pages = {key: page(key) for key in pages_for(who.audience)}
     current = st.navigation({t("app.title"): list(pages.values())})
     follow_legacy_link(pages, current)
+    landing = LANDING.get(who.audience)
+    if st.session_state.pop(access.JUST_SIGNED_IN, False) and landing in pages:
+        st.switch_page(pages[landing])
     # a favicon of our own: a page's Material icon as favicon is fetched from Google's
     # servers, and the dashboard calls nothing on the internet
     st.set_page_config(

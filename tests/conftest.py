@@ -145,3 +145,20 @@ def warehouse(home: settings.Paths, demo_city: City):
     wh = Warehouse(home, demo_city)
     yield wh
     wh.con.close()
+
+
+@pytest.fixture
+def published(demo_build, monkeypatch: pytest.MonkeyPatch):
+    """Point the app at the demo deployment; yield a query helper on the served snapshot."""
+    monkeypatch.setenv("CIM_HOME", str(demo_build.paths.home))
+    file = demo_build.paths.published / "current.duckdb"
+    assert file.exists()
+
+    def query(sql: str, params: list | None = None) -> list[tuple]:
+        con = duckdb.connect(str(file), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    return query

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-import duckdb
 import pytest
 from babel.numbers import format_decimal
 from cim.serve import docs_url
@@ -15,6 +14,9 @@ from streamlit.util import calc_hash
 
 from app.data import fmt, fmt_date
 from app.i18n import LANGS, catalog
+from app.views import PAGES as REGISTRY
+from app.views import pages_for
+from tests import readers
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 PAGES = ["overview", "indicator", "area", "partners", "impact", "health", "method"]
@@ -45,8 +47,13 @@ def go(at: AppTest, page: str, **params: str) -> AppTest:
 
 
 def run(page: str, **params: str) -> AppTest:
-    """A new session opened on /<page>?<params>."""
-    return go(AppTest.from_file(APP, default_timeout=60), page, **params)
+    """A new session opened on /<page>?<params>; on a page the public may not read, a
+    session the backbone signed into (tests/test_access.py tests who reads what)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    audiences = REGISTRY[page].audiences
+    if "public" not in audiences:
+        readers.sign_in(at, *(("backbone",) if "backbone" in audiences else ("partner", "housing")))
+    return go(at, page, **params)
 
 
 def old_link(**params: str) -> AppTest:
@@ -65,23 +72,6 @@ def title(page: str, lang: str) -> str:
 def navigation(at: AppTest) -> list[tuple[str, str]]:
     """(title, URL path) of every page st.navigation registered in the last run, in order."""
     return [(p["page_name"], p["url_pathname"]) for p in at._registered_pages.values()]
-
-
-@pytest.fixture
-def published(demo_build, monkeypatch: pytest.MonkeyPatch):
-    """Point the app at the demo deployment; yield a query helper on the served snapshot."""
-    monkeypatch.setenv("CIM_HOME", str(demo_build.paths.home))
-    file = demo_build.paths.published / "current.duckdb"
-    assert file.exists()
-
-    def query(sql: str, params: list | None = None) -> list[tuple]:
-        con = duckdb.connect(str(file), read_only=True)
-        try:
-            return con.execute(sql, params or []).fetchall()
-        finally:
-            con.close()
-
-    return query
 
 
 def test_overview_cards_show_city_progress(published):
@@ -255,20 +245,25 @@ def test_user_choices_are_written_to_the_url(published):
 @pytest.mark.parametrize("lang", list(LANGS))
 def test_every_page_is_in_the_navigation_with_its_translated_title(lang, tmp_path, monkeypatch):
     monkeypatch.setenv("CIM_HOME", str(tmp_path / "empty"))  # titles need no data
-    at = run("overview", lang=lang)
-    expected = [(title(page, lang), url_path(page)) for page in PAGES]
-    assert navigation(at) == expected
-    assert len({name for name, _ in expected}) == len(PAGES)
-    for page in PAGES:
-        go(at, page)  # a click in the sidebar: the query string is dropped
-        assert at.title[0].value == title(page, lang), page
-        assert at.query_params["lang"] == lang, page  # the language stays
-        assert navigation(at) == expected, page
+    for reader in ("public", "partner", "backbone"):
+        at = AppTest.from_file(APP, default_timeout=60)
+        if reader != "public":
+            readers.sign_in(at, reader, "housing" if reader == "partner" else None)
+        go(at, "overview", lang=lang)
+        pages = pages_for(reader)
+        expected = [(title(page, lang), url_path(page)) for page in pages]
+        assert navigation(at) == expected, reader
+        assert len({name for name, _ in expected}) == len(pages)
+        for page in pages:
+            go(at, page)  # a click in the sidebar: the query string is dropped
+            assert at.title[0].value == title(page, lang), (reader, page)
+            assert at.query_params["lang"] == lang, page  # the language stays
+            assert navigation(at) == expected, page
 
 
 def test_the_translations_name_every_page():
     for lang in LANGS:
-        assert all(catalog(lang).get(f"page.{page}") for page in PAGES), lang
+        assert all(catalog(lang).get(f"page.{page}") for page in REGISTRY), lang
     assert title("area", "nl") != title("area", "en") != title("area", "fr")
 
 

@@ -16,7 +16,7 @@ from app.i18n import catalog
 from app.series import scale_of
 from app.views.partners import partner_options
 from tests.downloads import csv_rows, downloads, keep_downloads, xlsx_rows
-from tests.test_app import published, run  # noqa: F401 (published: a fixture)
+from tests.test_app import run
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ PAGES = {
 
 
 @pytest.fixture
-def served_app(published, monkeypatch):  # noqa: F811
+def served_app(published, monkeypatch):
     keep_downloads(monkeypatch)
     return published
 

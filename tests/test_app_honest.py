@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.test_app import CITY, published, run  # noqa: F401  (published: a fixture)
+from tests.test_app import CITY, run
 
 pytestmark = pytest.mark.usefixtures("published")
 
@@ -24,7 +24,7 @@ def values(array) -> list:
     return list(array or [])
 
 
-def _intervals(published, area_id: str) -> dict[str, tuple]:  # noqa: F811
+def _intervals(published, area_id: str) -> dict[str, tuple]:
     rows = published(
         "SELECT i.indicator_name || ' (' || i.unit || ')', a.latest_lower_95, a.latest_upper_95,"
         " c.latest_lower_95, c.latest_upper_95, c.latest_value "
@@ -37,7 +37,7 @@ def _intervals(published, area_id: str) -> dict[str, tuple]:  # noqa: F811
 
 
 def test_every_better_or_worse_on_every_area_profile_rests_on_separate_intervals(
-    published,  # noqa: F811
+    published,
 ):
     areas = [a for (a,) in published("SELECT area_id FROM marts.dim_area WHERE area_depth > 0")]
     labels, same = 0, 0
@@ -57,7 +57,7 @@ def test_every_better_or_worse_on_every_area_profile_rests_on_separate_intervals
     assert labels > 0 and same > 0, (labels, same)
 
 
-def test_a_change_inside_the_interval_is_neutral_on_the_overview(published):  # noqa: F811
+def test_a_change_inside_the_interval_is_neutral_on_the_overview(published):
     at = run("overview")
     rows = published(
         "SELECT i.indicator_name, p.change_since_baseline, "
@@ -85,7 +85,7 @@ def test_a_change_inside_the_interval_is_neutral_on_the_overview(published):  # 
     assert inside and len(outside) == len(inside)
 
 
-def test_an_area_without_values_says_so_instead_of_an_empty_chart(published):  # noqa: F811
+def test_an_area_without_values_says_so_instead_of_an_empty_chart(published):
     """The reported defect: property crime in the small neighbourhood 04017F drew charts
     without a single point."""
     at = run("indicator", indicator="property_crime_rate", area="04017F")
@@ -100,7 +100,7 @@ def test_an_area_without_values_says_so_instead_of_an_empty_chart(published):  #
         assert points, "a chart without data"
 
 
-def test_the_trend_band_breaks_at_a_gap(published):  # noqa: F811
+def test_the_trend_band_breaks_at_a_gap(published):
     """youth participation misses one delivery (2025-07): the 12-month band stops before
     the gap and starts again after it, never one shape across it."""
     at = run("indicator", indicator="youth_participation_share", area=CITY)
@@ -115,7 +115,7 @@ def test_the_trend_band_breaks_at_a_gap(published):  # noqa: F811
 
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
-def test_trend_charts_are_said_in_words(published, lang):  # noqa: F811
+def test_trend_charts_are_said_in_words(published, lang):
     """Under each trend chart, a sentence a screen reader can read: the latest published
     value and interval, in the reader's words and number format, from the snapshot."""
     from app.data import fmt

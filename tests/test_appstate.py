@@ -404,3 +404,43 @@ def test_the_accounts_command_reads_the_password_from_stdin_and_checks_the_partn
     assert state.accounts.authenticate("kim", PASSWORD, "cli").ok
     assert main(["app-db", "upgrade"]) == 0
     assert f"at revision {head_revision()}" in capsys.readouterr().out
+
+
+def test_a_session_lives_while_used_and_ends_when_idle_old_or_closed(state, clock, monkeypatch):
+    monkeypatch.setenv("CIM_SESSION_IDLE_MINUTES", "30")
+    monkeypatch.setenv("CIM_SESSION_MAX_HOURS", "8")
+    state.accounts.create("ana", PASSWORD, "partner", partner_id="housing")
+    token = state.sessions.start("ana", via="local")
+    with state.engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT token_hash FROM sessions")).scalar_one()
+    assert token not in stored  # only a hash is kept
+    assert state.sessions.resolve(token).partner_id == "housing"
+    assert state.sessions.via(token) == "local"
+    for _ in range(15):  # kept alive by use: 7.5 hours of reading every half hour
+        clock.advance(minutes=29)
+        assert state.sessions.resolve(token) is not None
+    clock.advance(minutes=45)  # past 8 hours since it started, though used lately
+    assert state.sessions.resolve(token) is None
+
+    idle = state.sessions.start("ana")
+    clock.advance(minutes=31)
+    assert state.sessions.resolve(idle) is None
+    assert state.sessions.resolve("made-up-" + token[8:]) is None
+
+    closed = state.sessions.start("ana")
+    state.sessions.end(closed)
+    assert state.sessions.resolve(closed) is None
+
+
+def test_disabling_an_account_or_changing_its_password_ends_its_sessions(state):
+    state.accounts.create("ben", PASSWORD, "backbone")
+    first, second = state.sessions.start("ben"), state.sessions.start("ben", via="oidc")
+    state.accounts.set_password("ben", PASSWORD + " again")
+    assert state.sessions.resolve(first) is None and state.sessions.resolve(second) is None
+    third = state.sessions.start("ben")
+    state.accounts.disable("ben")
+    assert state.sessions.resolve(third) is None
+    with pytest.raises(ValueError, match="no active account"):
+        state.sessions.start("ben")
+    state.accounts.enable("ben")
+    assert state.sessions.resolve(third) is None  # an ended session stays ended

@@ -55,7 +55,7 @@ def status_label(value: object) -> str:
     return f"{icon} {status(value)}".strip()
 
 
-def _status_style(frame: pd.DataFrame, statuses: pd.Series, column: str):
+def status_style(frame: pd.DataFrame, statuses: pd.Series, column: str):
     """The table with its status cells coloured by the status they say."""
     colours = [STATUS_BACKGROUND.get(v, "#ffffff") for v in statuses]
 
@@ -72,7 +72,7 @@ def rejection_reasons(ledger: pd.DataFrame) -> dict[tuple[str, str], str]:
     language."""
     reasons: dict[tuple[str, str], str] = {}
     for r in ledger.sort_values("received_at").itertuples():
-        for period in _items(r.periods):
+        for period in list_items(r.periods):
             if isinstance(r.reason, str) and r.reason:
                 reasons[(r.feed, period)] = i18n.reason(r.reason)
     return reasons
@@ -111,7 +111,7 @@ def feed_table(
     ).reset_index(drop=True)
 
 
-def _items(value: object) -> list:
+def list_items(value: object) -> list:
     """A list column's value as a list (NULL, read by pandas as NA or None: empty)."""
     return list(value) if isinstance(value, list | tuple | np.ndarray) else []
 
@@ -121,12 +121,12 @@ def placement_table(ledger: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
     file's rows count (a pseudo-area at its district, a blank code at the city)."""
     rows = []
     for r in ledger.itertuples():
-        placed = _items(r.rows_by_level)
+        placed = list_items(r.rows_by_level)
         if len({p["area_level"] for p in placed}) < 2:
             continue
         order = {level: n for n, level in enumerate(levels)}
         placed.sort(key=lambda p: order.get(p["area_level"], len(order)))
-        periods = _items(r.periods)
+        periods = list_items(r.periods)
         rows.append(
             {
                 t("col.file"): r.original_name,
@@ -167,7 +167,7 @@ FEED_COLUMNS = {
 }
 
 
-def _columns(widths: dict) -> dict:
+def column_widths(widths: dict) -> dict:
     return {t(key): config for key, config in widths.items()}
 
 
@@ -230,10 +230,10 @@ def render() -> None:
     feeds = feed_table(fh, names, reasons)
     statuses = problems_first(fh)["delivery_status"].reset_index(drop=True)
     st.dataframe(
-        _status_style(feeds, statuses, t("col.status")),
+        status_style(feeds, statuses, t("col.status")),
         hide_index=True,
         width="stretch",
-        column_config=_columns(FEED_COLUMNS),
+        column_config=column_widths(FEED_COLUMNS),
     )
     offer_downloads(feeds, "feed_health")
     st.subheader(t("health.partners"))

@@ -6,10 +6,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import data, export, judgement
+from app import access, data, export, judgement
 from app.i18n import level_name, localised, t
 from app.series import gaps, runs, scale_of
 from app.text import html_text, md, md_code
+from app.views import stories
 from app.views.common import (
     BETTER,
     WORSE,
@@ -348,13 +349,14 @@ def render() -> None:
         with cols[3]:
             status_badge(prog["status"])
     s = data.drawn_series(ind_id, area_id, ind["cadence"])
+    notes = stories.visible(access.viewer(), ind_id, area_id)
     if s.empty:
         st.info(t("indicator.no_series", level=level_name(ind["lowest_level"])))
     elif s[scale.value].isna().all():
         # no chart without data: every period is suppressed or without a value
         st.info(t("indicator.no_values"))
     else:
-        st.plotly_chart(trend_figure(s, ind, prog), width="stretch")
+        st.plotly_chart(stories.annotated(trend_figure(s, ind, prog), notes), width="stretch")
         st.caption(chart_summary(s, ind, labels.get(area_id, area_id)))
         export.offer_downloads(series_download(s, ind), f"{ind_id}_{area_id}_series")
         missing = gaps(s, scale.value)
@@ -364,6 +366,9 @@ def render() -> None:
         level = areas.loc[areas["area_id"] == area_id, "area_level"]
         if not level.empty and (note := not_placed_note(s, ind, level.iloc[0])):
             st.caption(note)
+
+    periods = [] if s.empty else s["period_id"].dropna().tolist()[::-1]
+    stories.render(ind_id, area_id, periods, notes)
 
     st.subheader(t("indicator.breakdown"))
     periods = data.periods_for(ind_id, ind["cadence"])

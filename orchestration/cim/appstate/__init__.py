@@ -1,4 +1,4 @@
-"""The app's own state (accounts, notes, upload and reminder trails) in its own database.
+"""The app's own state (accounts, sessions, notes, upload and reminder trails) in its own database.
 
 SQLAlchemy over SQLite by default (``CIM_HOME/app/state.sqlite``) or PostgreSQL for a
 server deployment (``CIM_APP_DB``), brought to the latest schema by Alembic when opened.
@@ -18,6 +18,7 @@ from cim.appstate.database import default_url, engine_for, upgrade
 from cim.appstate.logs import ReminderEntry, Reminders, Upload, Uploads
 from cim.appstate.models import as_utc, utcnow
 from cim.appstate.notes import Note, Notes
+from cim.appstate.sessions import Sessions
 
 __all__ = [
     "Account",
@@ -40,12 +41,14 @@ class AppState:
     notes: Notes = field(init=False)
     uploads: Uploads = field(init=False)
     reminders: Reminders = field(init=False)
+    sessions: Sessions = field(init=False)
 
     def __post_init__(self):
         self.accounts = Accounts(self.engine, self.clock)
         self.notes = Notes(self.engine, self.clock)
         self.uploads = Uploads(self.engine, self.clock)
         self.reminders = Reminders(self.engine, self.clock)
+        self.sessions = Sessions(self.engine, self.clock)
 
     @property
     def url(self) -> str:

@@ -155,10 +155,19 @@ class Accounts(Store):
 
     def set_password(self, username: str, password: str) -> Account:
         _check_password(password)
-        return self._update(username, password_hash=_hasher.hash(password))
+        account = self._update(username, password_hash=_hasher.hash(password))
+        self._end_sessions(account.username, "password changed")
+        return account
 
     def disable(self, username: str) -> Account:
-        return self._update(username, active=False)
+        account = self._update(username, active=False)
+        self._end_sessions(account.username, "account disabled")
+        return account
+
+    def _end_sessions(self, username: str, reason: str) -> None:
+        from cim.appstate.sessions import Sessions  # sessions build on accounts
+
+        Sessions(self._engine, self._clock).end_all(username, reason)
 
     def enable(self, username: str) -> Account:
         return self._update(username, active=True)

@@ -139,3 +139,20 @@ class ReminderRow(Base):
     sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (sa.Index("ix_reminders_feed_period_kind", "feed", "period", "kind"),)
+
+
+class SessionRow(Base):
+    """A signed-in session. Only the token's hash is kept: a copy of this database opens
+    no session."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(sa.ForeignKey("accounts.username"), index=True)
+    via: Mapped[str] = mapped_column(sa.String(10))
+    started_at: Mapped[dt.datetime]
+    last_seen: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(sa.String(50))
+
+    __table_args__ = (sa.CheckConstraint("via IN ('local', 'oidc')", name="ck_sessions_via"),)

@@ -26,9 +26,11 @@ from cim.publish.reader import CURRENT, current_manifest
 from cim.runlock import DiskFull, disk_full, process_alive, writer
 from cim.settings import Paths
 
-# Schemas and tables a snapshot carries: the whole mart, plus what the backbone reads.
+# Schemas and tables a snapshot carries: the whole mart, plus what the backbone reads and
+# the rejected rows a partner reads of its own deliveries (personal values were masked when
+# the rows were kept; the app shows them only to their partner and the backbone).
 PUBLISHED_SCHEMAS = ("marts",)
-PUBLISHED_TABLES = (("meta", "file_ledger"), ("meta", "dq_results"))
+PUBLISHED_TABLES = (("meta", "file_ledger"), ("meta", "dq_results"), ("meta", "rejected_rows"))
 LEDGER_COLUMNS = (
     "load_id, sha256, partner, feed, original_name, size_bytes, received_at, loaded_at, "
     "run_id, period, rows_read, rows_accepted, rows_rejected, status, reason, warnings, replay_of, "

@@ -1,0 +1,47 @@
+"""Readers of the dashboard for tests: accounts in the deployment's real app-state
+database, signed in the way the app signs them in.
+
+``token_for`` opens a server session as a successful sign-in does (``state.sessions``);
+a test whose subject is not signing in puts that token where the app keeps it. Tests of
+signing in itself use the form (tests/test_access.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from cim.appstate import open_state
+from streamlit.testing.v1 import AppTest
+
+from app.access import TOKEN
+
+# one password per test session: long enough for the store's rule, never written down
+PASSWORD = secrets.token_urlsafe(18)
+
+
+def account(role: str, partner: str | None = None, url: str | None = None) -> str:
+    """The user name of an account with ``role`` (and ``partner``), made once."""
+    state = open_state(url)
+    username = f"test-{role}-{partner}" if partner else f"test-{role}"
+    if state.accounts.get(username) is None:
+        state.accounts.create(
+            username,
+            PASSWORD,
+            role=role,
+            partner_id=partner,
+            display_name=username,
+            email=f"{username}@example.org",
+        )
+    return username
+
+
+def token_for(role: str, partner: str | None = None, url: str | None = None) -> str:
+    """A session token of a signed-in ``role`` (``partner``) reader."""
+    username = account(role, partner, url)
+    return open_state(url).sessions.start(username, via="local")
+
+
+def sign_in(at: AppTest, role: str, partner: str | None = None) -> AppTest:
+    """``at`` as a session a ``role`` reader signed into."""
+    at.session_state[TOKEN] = token_for(role, partner)
+    return at
