@@ -135,6 +135,33 @@ def test_a_goal_report_has_the_published_figures_in_the_language(demo_build, lan
         assert flat(catalog(lang)[f"report.{key}"]) in text, key
 
 
+def test_a_report_ending_earlier_shows_the_value_of_its_last_period(demo_build):
+    paths = demo_build.paths
+    quarter = "2025-Q2"
+    expected = published(
+        paths,
+        """
+        SELECT i.indicator_id, i.indicator_kind, v.rolling_12m_value
+        FROM marts.fct_indicator_values v
+        JOIN marts.dim_indicator i USING (indicator_id)
+        JOIN marts.dim_period p USING (period_id)
+        WHERE i.goal_id = ? AND i.cadence = 'month' AND v.period_type = 'month'
+          AND v.area_id = ? AND v.rolling_12m_value IS NOT NULL
+          AND p.end_date = (SELECT end_date FROM marts.dim_period WHERE period_id = ?)
+        """,
+        [GOAL, city_id(paths), quarter],
+    )
+    assert expected
+    progress_rows(paths, city_id(paths), GOAL)  # the published names
+    text = pdf_text(build_report(paths, goal=GOAL, lang="nl", period=quarter))
+    assert label("nl", "period", quarter) in text
+    found = sections(text, "nl", [r[0] for r in expected])
+    with i18n.speaking("nl"):
+        for indicator_id, kind, value in expected:
+            digits = data.value_digits({"indicator_kind": kind})
+            assert label("nl", "latest", data.fmt(value, digits)) in found[indicator_id]
+
+
 def suppressed_cells(demo_build, area_id: str) -> list[tuple]:
     """The area's suppressed cells with the value the pipeline computed and withheld."""
     return demo_build.query(
@@ -290,3 +317,17 @@ def test_the_quarterly_asset_writes_every_goal_next_to_its_snapshot(demo_build, 
     )
     for goal in city.agenda.goals:
         assert snapshot in pdf_text((folder / f"{goal.id}-{lang}.pdf").read_bytes())
+
+
+def test_the_overview_and_the_area_page_offer_their_report(demo_build, monkeypatch):
+    from tests.test_app import run
+
+    monkeypatch.setenv("CIM_HOME", str(demo_build.paths.home))
+    goals = published(demo_build.paths, "SELECT count(DISTINCT goal_id) FROM marts.dim_indicator")
+    label = catalog("nl")["report.download"]
+
+    def offered(at) -> list[str]:
+        return [b.proto.label for b in at.get("download_button") if b.proto.label == label]
+
+    assert len(offered(run("overview", lang="nl"))) == goals[0][0]
+    assert len(offered(run("area", area="04017A", lang="nl"))) == 1

@@ -167,6 +167,16 @@ def _progress_lines(ind: pd.Series, prog: pd.Series | None, digits: int) -> dict
     }
 
 
+def _as_of(prog: pd.Series, row: pd.Series, scale) -> pd.Series:
+    """The progress row with the latest value, interval and period of a series row."""
+    earlier = prog.copy()
+    earlier["latest_period_id"] = row["period_id"]
+    earlier["latest_value"] = row[scale.value]
+    earlier["latest_lower_95"], earlier["latest_upper_95"] = row[scale.lower], row[scale.upper]
+    earlier["change_since_baseline"] = row[scale.value] - prog["baseline_value"]
+    return earlier
+
+
 def _against_city(ind: pd.Series, prog: pd.Series | None, city: pd.Series | None) -> str | None:
     """The area profile's "compared with the city" (never for a count, part of the city's)."""
     if ind["indicator_kind"] == "count" or prog is None or city is None:
@@ -203,8 +213,16 @@ def _indicator_section(
     keyed = progress.set_index(["indicator_id", "area_id"])
     key = (ind["indicator_id"], area_id)
     prog = keyed.loc[key] if key in keyed.index else None
-    if prog is not None and period is not None and prog["latest_period_id"] > period["period_id"]:
-        prog = None  # the published progress is of a later period than the report's
+    scale = scale_of(ind["cadence"])
+    s = _series(con, ind, area_id, period)
+    judged_later = None
+    if prog is not None and period is not None:
+        known = s[s[scale.value].notna()]
+        if known.empty or known["period_id"].iloc[-1] != prog["latest_period_id"]:
+            # the report ends before the published progress: the value as of its period,
+            # against the same baseline and target; the status is judged on the latest only
+            judged_later = str(prog["latest_period_id"])
+            prog = None if known.empty else _as_of(prog, known.iloc[-1], scale)
     section = {
         "name": ind["indicator_name"],
         "unit": ind["unit"],
@@ -216,8 +234,8 @@ def _indicator_section(
         ],
     }
     section |= _progress_lines(ind, prog, digits)
-    s = _series(con, ind, area_id, period)
-    scale = scale_of(ind["cadence"])
+    if judged_later is not None and section["status"] is not None:
+        section["status"] = t("report.status_later", status=section["status"], period=judged_later)
     suppressed = int(s["suppressed"].fillna(False).astype(bool).sum()) if "suppressed" in s else 0
     if section["latest"] is None and not s.empty and bool(s["suppressed"].fillna(False).iloc[-1]):
         # the latest cell is too small to publish: it stays suppressed, in words
