@@ -22,6 +22,7 @@ import pandas as pd
 from app import data, i18n, impact_words, judgement
 from app.i18n import status, t
 from app.series import complete, scale_of
+from app.views.common import scale_word
 from cim.publish import connect_published
 from cim.report.charts import trend_svg
 from cim.settings import Paths
@@ -82,14 +83,9 @@ def _choose(kind: str, wanted: str, valid: list[str]) -> None:
 
 
 def _indicators(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The agenda's indicators, names in the report's language (as app.data.indicators)."""
-    frame = data.with_goal_words(
-        _frame(con, "SELECT * FROM marts.dim_indicator ORDER BY goal_id, indicator_id")
-    )
-    for column, key in data.INDICATOR_TEXT.items():
-        pairs = zip(frame["indicator_id"], frame[column], strict=True)
-        frame[column] = [i18n.indicator_text(i, key, v) for i, v in pairs]
-    return frame
+    """The agenda's indicators, names in the report's language (as on the dashboard)."""
+    frame = _frame(con, "SELECT * FROM marts.dim_indicator ORDER BY goal_id, indicator_id")
+    return data.with_indicator_words(frame)
 
 
 def _series(con, indicator: pd.Series, area_id: str, period: pd.Series | None) -> pd.DataFrame:
@@ -127,7 +123,7 @@ def _progress_lines(ind: pd.Series, prog: pd.Series | None, digits: int) -> dict
         t(
             "overview.value_scale",
             unit=ind["unit"],
-            scale=t("scale.rolling") if scale.rolling else t("scale.period"),
+            scale=scale_word(scale),
             period=prog["latest_period_id"],
             lower=data.fmt(prog["latest_lower_95"], digits),
             upper=data.fmt(prog["latest_upper_95"], digits),
@@ -163,7 +159,6 @@ def _progress_lines(ind: pd.Series, prog: pd.Series | None, digits: int) -> dict
         "target": target,
         "lines": lines,
         "status": status(prog["status"]),
-        "status_key": str(prog["status"]).replace(" ", "_"),
     }
 
 
@@ -229,8 +224,12 @@ def _indicator_section(
         "definition": ind["definition"],
         "direction": t(f"direction.{ind['desired_direction']}"),
         "target": None,
+        # an area's report tells its own stories (and the city-wide ones); a goal's, all
         "stories": [
-            _story(s, area_names) for s in stories if s.indicator_id == ind["indicator_id"]
+            _story(s, area_names)
+            for s in stories
+            if s.indicator_id == ind["indicator_id"]
+            and (area_id == city_id or s.area_id in (None, area_id))
         ],
     }
     section |= _progress_lines(ind, prog, digits)
@@ -253,7 +252,7 @@ def _indicator_section(
         section["chart"] = trend_svg(s, scale, target, digits)
         section["chart_caption"] = t(
             "report.chart_caption",
-            scale=t("scale.rolling") if scale.rolling else t("scale.period"),
+            scale=scale_word(scale),
             first=s["period_id"].iloc[0],
             last=s["period_id"].iloc[-1],
         )
