@@ -133,6 +133,64 @@ def test_a_goal_report_has_the_published_figures_in_the_language(demo_build, lan
     # the chapters, in the language
     for key in ("progress", "actions", "coverage", "method"):
         assert flat(catalog(lang)[f"report.{key}"]) in text, key
+    check_coverage(text, lang, paths, GOAL)
+    check_actions(text, lang, paths, GOAL)
+
+
+def check_actions(text: str, lang: str, paths: settings.Paths, goal: str) -> None:
+    """Each action on the goal's indicators with its estimate and evidence level from
+    marts.fct_action_impact, or the guard rails' "insufficient evidence"."""
+    rows = published(
+        paths,
+        """
+        SELECT a.action_name, a.result, a.effect, a.effect_lower_95, a.effect_upper_95,
+               a.maryland_level
+        FROM marts.fct_action_impact a JOIN marts.dim_indicator i USING (indicator_id)
+        WHERE i.goal_id = ?
+        """,
+        [goal],
+    )
+    assert rows
+    start = text.index(flat(catalog(lang)["report.actions"]))
+    chapter = text[start : text.index(flat(catalog(lang)["report.coverage"]), start)]
+    with i18n.speaking(lang):
+        for name, result, effect, lower, upper, level in rows:
+            assert flat(name) in chapter
+            if result == "estimated":
+                assert f"{data.fmt(effect)} " in chapter
+                assert f"[{data.fmt(lower)} ; {data.fmt(upper)}]" in chapter
+                assert words(lang, "report.level", level=int(level)) in chapter
+            else:
+                assert flat(catalog(lang)["impact.result.insufficient_evidence"]) in chapter
+
+
+def check_coverage(text: str, lang: str, paths: settings.Paths, goal: str) -> None:
+    """Each of the goal's feeds with its reporting rate from marts.fct_partner_health, and
+    the latest run's checks counted from meta.dq_results."""
+    feeds = published(
+        paths,
+        """
+        SELECT h.feed_id, h.deliveries_expected, h.deliveries_received, h.reporting_rate
+        FROM marts.fct_partner_health h
+        WHERE h.feed_id IN (
+            SELECT unnest(numerator_feeds) FROM marts.dim_indicator WHERE goal_id = ?
+            UNION SELECT denominator_feed FROM marts.dim_indicator WHERE goal_id = ?)
+        """,
+        [goal, goal],
+    )
+    assert feeds
+    chapter = text[text.index(flat(catalog(lang)["report.coverage"])) :]
+    with i18n.speaking(lang):
+        for feed, expected, received, rate in feeds:
+            part = chapter[chapter.index(feed) :]
+            assert data.fmt(received, 0) in part[:200] and data.fmt(expected, 0) in part[:200]
+            assert flat(data.fmt_pct(rate)) in part[:200], feed
+        (total, failed), *_ = published(
+            paths,
+            "SELECT count(*), count(*) FILTER (NOT success) FROM meta.dq_results WHERE run_id = "
+            "(SELECT run_id FROM meta.dq_results ORDER BY checked_at DESC LIMIT 1)",
+        )
+        assert words(lang, "health.quality_count", total=total, failed=failed) in chapter
 
 
 def test_a_report_ending_earlier_shows_the_value_of_its_last_period(demo_build):

@@ -23,6 +23,7 @@ from app import data, i18n, impact_words, judgement
 from app.i18n import status, t
 from app.series import complete, scale_of
 from app.views.common import scale_word
+from app.views.overview import PROBLEM_STATUSES
 from cim.publish import connect_published
 from cim.report.charts import trend_svg
 from cim.settings import Paths
@@ -325,10 +326,24 @@ def _coverage(con, indicators: pd.DataFrame) -> dict:
         }
         for r in health.itertuples()
     ]
+    deliveries = _frame(con, "SELECT * FROM marts.fct_feed_health ORDER BY feed_id, due_date")
+    problems = deliveries[
+        deliveries["feed_id"].isin(feeds) & deliveries["delivery_status"].isin(PROBLEM_STATUSES)
+    ]
     checks = _frame(con, _sql("latest_checks"))
     failed = checks[~checks["success"].astype(bool)]
     return {
         "feeds": rows,
+        # the overview's warning, for the report's feeds: deliveries missing or rejected
+        "problems": t(
+            "overview.problem_feeds",
+            items=", ".join(
+                f"{r.feed_id} {r.period_id}: {status(r.delivery_status)}"
+                for r in problems.itertuples()
+            ),
+        )
+        if not problems.empty
+        else "",
         "health_as_of": data.fmt_date(health["health_as_of"].max()) if not health.empty else "–",
         "checks": t("health.quality_count", total=len(checks), failed=len(failed)),
         "failed": [
