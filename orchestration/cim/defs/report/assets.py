@@ -15,7 +15,7 @@ from cim.report import build_report, write_report
 
 REPORTS_KEY = dg.AssetKey(["published", "reports"])
 REPORTS_GROUP = "report"
-REPORTS_JOB = "quarterly_reports"
+REPORTS_SCHEDULE = "quarterly_reports"
 
 
 def report_file(paths, snapshot_id: str, goal: str, lang: str):
@@ -60,18 +60,12 @@ def reports(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    job = dg.define_asset_job(
-        REPORTS_JOB,
-        selection=dg.AssetSelection.assets(REPORTS_KEY),
-        executor_def=dg.in_process_executor,
-        description="The council reports of every goal, from the served snapshot.",
-    )
     # the first day of each quarter, after the daily refresh (06:00) has published
     quarterly = dg.ScheduleDefinition(
-        name="quarterly_reports",
-        job=job,
+        name=REPORTS_SCHEDULE,
+        target=dg.AssetSelection.assets(REPORTS_KEY),
         cron_schedule="0 8 1 1,4,7,10 *",
         execution_timezone=loaded_city().settings.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
-    return dg.Definitions(assets=[reports], jobs=[job], schedules=[quarterly])
+    return dg.Definitions(assets=[reports], schedules=[quarterly])
