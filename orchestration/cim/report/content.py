@@ -115,10 +115,13 @@ def _story(story: Story, area_names: dict[str, str]) -> dict:
     }
 
 
-def _progress_lines(ind: pd.Series, prog: pd.Series | None, digits: int) -> dict:
-    """The dashboard card's figures and sentences for one indicator in one area."""
+def _progress_lines(ind: pd.Series, prog: pd.Series | None, digits: int, city: bool) -> dict:
+    """The dashboard card's figures and sentences for one indicator in one area; without
+    a value, the overview's words (the city) or the area profile's (an area)."""
     if prog is None or data.is_missing(prog["latest_value"]):
-        return {"latest": None, "lines": [t("overview.no_progress")], "status": None}
+        if city:
+            return {"latest": None, "lines": [t("overview.no_progress")], "status": None}
+        return {"latest": t("area.not_published"), "lines": [], "status": None}
     scale = scale_of(ind["cadence"])
     lines = [
         t(
@@ -233,11 +236,11 @@ def _indicator_section(
             and (area_id == city_id or s.area_id in (None, area_id))
         ],
     }
-    section |= _progress_lines(ind, prog, digits)
+    section |= _progress_lines(ind, prog, digits, area_id == city_id)
     if judged_later is not None and section["status"] is not None:
         section["status"] = t("report.status_later", status=section["status"], period=judged_later)
     suppressed = int(s["suppressed"].fillna(False).astype(bool).sum()) if "suppressed" in s else 0
-    if section["latest"] is None and not s.empty and bool(s["suppressed"].fillna(False).iloc[-1]):
+    if section["status"] is None and not s.empty and bool(s["suppressed"].fillna(False).iloc[-1]):
         # the latest cell is too small to publish: it stays suppressed, in words
         section["latest"] = t("suppressed")
         section["lines"] = [t("report.suppressed_latest", period=s["period_id"].iloc[-1])]
