@@ -20,7 +20,7 @@ UV = $(shell command -v uv 2>/dev/null || echo "$$HOME/.local/bin/uv")
 BIN := $(CURDIR)/.venv/bin
 
 
-.PHONY: help setup run serve pipeline demo dev test lint prepare format ledger check-config docs health snapshots rollback withdraw reprocess archive-encrypt archive-purge impact bench bench-impact clean
+.PHONY: help setup run serve pipeline demo dev test lint prepare format ledger check-config docs health snapshots rollback withdraw reprocess archive-encrypt archive-purge impact report bench bench-impact clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -94,6 +94,10 @@ archive-purge: setup  ## delete archived originals and refused files past their 
 
 impact: setup  ## impact estimate on a CSV panel (PANEL=file.csv) or an action (ACTION=.. INDICATOR=..)
 	@$(BIN)/cim impact $(PANEL) $(if $(ACTION),--action $(ACTION)) $(if $(INDICATOR),--indicator $(INDICATOR)) $(IMPACT_ARGS)
+
+# LANG is also the shell's locale (C.UTF-8...): only a report language is passed on
+report: setup  ## council report from the published snapshot (GOAL=<id> or AREA=<code>; LANG=en|nl|fr|de, FORMAT=pdf|html, OUTPUT=, PERIOD=)
+	@$(BIN)/cim report $(if $(GOAL),--goal "$(GOAL)") $(if $(AREA),--area "$(AREA)") $(if $(filter en nl fr de,$(LANG)),--lang $(LANG)) $(if $(FORMAT),--format $(FORMAT)) $(if $(OUTPUT),--output "$(OUTPUT)") $(if $(PERIOD),--period "$(PERIOD)")
 
 bench: setup  ## benchmarks vs bare DuckDB (SCALES="1000000 3000000 10000000"; default 1000000)
 	@$(BIN)/python -m benchmarks.run --scales $(or $(SCALES),1000000) $(BENCH_ARGS)

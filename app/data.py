@@ -97,15 +97,19 @@ def with_area_words(frame: pd.DataFrame, id_column: str = "area_id") -> pd.DataF
     return frame
 
 
-def indicators() -> pd.DataFrame:
-    frame = query("SELECT * FROM marts.dim_indicator ORDER BY goal_id, indicator_id")
-    if frame.empty:
-        return frame
+def with_indicator_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``marts.dim_indicator`` with their names, units, definitions and goals in
+    the reader's language."""
     frame = with_goal_words(frame)
     for column, key in INDICATOR_TEXT.items():
         pairs = zip(frame["indicator_id"], frame[column], strict=True)
         frame[column] = [i18n.indicator_text(i, key, v) for i, v in pairs]
     return frame
+
+
+def indicators() -> pd.DataFrame:
+    frame = query("SELECT * FROM marts.dim_indicator ORDER BY goal_id, indicator_id")
+    return frame if frame.empty else with_indicator_words(frame)
 
 
 def indicator_names() -> dict[str, str]:

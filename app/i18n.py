@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -69,7 +72,24 @@ def languages() -> list[str]:
     return city_text().languages
 
 
+# A language set for a piece of work outside a reader's session (a report written by the
+# CLI or by Dagster): it wins over the session's choice while ``speaking`` holds it.
+_SPOKEN: ContextVar[str | None] = ContextVar("spoken", default=None)
+
+
+@contextmanager
+def speaking(code: str) -> Iterator[None]:
+    """Every ``t``, number and date inside the block in the language ``code``."""
+    token = _SPOKEN.set(code)
+    try:
+        yield
+    finally:
+        _SPOKEN.reset(token)
+
+
 def lang() -> str:
+    if (spoken := _SPOKEN.get()) is not None:
+        return spoken
     offered = languages()
     value = st.session_state.get("lang") or st.query_params.get("lang") or offered[0]
     return value if value in offered else offered[0]

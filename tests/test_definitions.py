@@ -65,12 +65,17 @@ def test_asset_keys_snapshot():
         [f"raw/{f}" for f in feeds]
         + [f"meta/{t}" for t in [*config, "file_ledger", "landing_triage"]]
         + [f"{layer}/{m}" for layer, names in models.items() for m in names]
-        + ["published/snapshot", "meta/reminders"]
+        + ["published/snapshot", "published/reports", "meta/reminders"]
     )
     assert {j.name for j in definitions.jobs} >= {"ingest_feeds", "pipeline"}
     assert definitions.resolve_sensor_def("landing_folder_sensor")
     assert definitions.resolve_sensor_def("record_failed_runs")
     assert definitions.resolve_schedule_def("daily_refresh")
+    quarterly = definitions.resolve_schedule_def("quarterly_reports")
+    assert quarterly.cron_schedule == "0 8 1 1,4,7,10 *"
+    # the daily pipeline publishes; the reports are written quarterly, by their own job
+    pipeline = definitions.resolve_job_def("pipeline")
+    assert dg.AssetKey(["published", "reports"]) not in pipeline.asset_layer.selected_asset_keys
     assert set(definitions.resources) == {"city", "dbt", "deployment"}
 
 

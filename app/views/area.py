@@ -11,6 +11,7 @@ from app.i18n import level_name, status, t
 from app.series import scale_of
 from app.text import md
 from app.views.common import page_link, require_data, status_icon, url_select
+from app.views.overview import report_download
 
 
 def _trend(ind, area_id: str) -> list[float | None]:
@@ -146,6 +147,7 @@ def render() -> None:
         },
     )
     export.offer_downloads(profile_download(table), f"profile_{area_id}")
+    report_download("area", area_id)
     names = dict(zip(areas["area_id"], areas["area_name"], strict=True))
     unpublished = table[table[t("col.area_value")] == t("area.not_published")]
     for _, row in unpublished.iterrows():

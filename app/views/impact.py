@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import data, export, i18n
+from app import data, export, i18n, impact_words
 from app.i18n import localised, t
 from app.text import md
 from app.views.common import BETTER, NEUTRAL, require_data, url_select
@@ -23,26 +23,13 @@ GROUP_COLOURS = {
 GROUP_DASH = {"synthetic": "dash", "displacement": "dot"}
 
 
-def _interval(lo: object, hi: object, digits: int = 2) -> str:
-    return f"[{data.fmt(lo, digits)} ; {data.fmt(hi, digits)}]"
-
-
-def _pct(v: object) -> str:
-    return "–" if data.is_missing(v) else f"{float(v) * 100:+.0f}%"
+_interval = impact_words.interval
+_pct = impact_words.relative
 
 
 def verdict(row: pd.Series, unit: str) -> str:
     """One sentence of contribution, never proof (tests compare it with the table)."""
-    if row["result"] != "estimated":
-        return t("impact.insufficient")
-    key = "impact.finding." + str(row["finding"])
-    return t(
-        key,
-        effect=data.fmt(row["effect"]),
-        unit=md(unit, missing=""),
-        relative=_pct(row["relative_effect"]),
-        interval=_interval(row["effect_lower_95"], row["effect_upper_95"]),
-    )
+    return impact_words.verdict(row, md(unit, missing=""))
 
 
 def trend_figure(trends: pd.DataFrame, start: object) -> go.Figure:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
-from app import data, export, judgement
+from app import data, export, i18n, judgement
 from app.i18n import status, t
 from app.series import latest_run, scale_of
 from app.text import md
@@ -135,6 +137,33 @@ def cards_download(inds: pd.DataFrame, city_prog: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _report_pdf(home: str, snapshot_id: str, kind: str, subject: str, lang: str) -> bytes:
+    """A council report's PDF, once per snapshot, subject and language."""
+    from cim import settings
+    from cim.report import build_report
+
+    return build_report(settings.Paths(Path(home)), lang=lang, **{kind: subject})
+
+
+def report_download(kind: str, subject: str) -> None:
+    """A button for the council report on a goal or an area (``kind``), built on click
+    from the served snapshot, in the reader's language."""
+    from cim import settings
+
+    home, lang = str(settings.cim_home()), i18n.lang()
+    snapshot_id = str(data.manifest().get("snapshot_id", ""))
+    st.download_button(
+        t("report.download"),
+        data=lambda: _report_pdf(home, snapshot_id, kind, subject, lang),
+        file_name=f"{subject}-{lang}.pdf",
+        mime="application/pdf",
+        help=t("report.download_help"),
+        key=f"report_{kind}_{subject}",
+        on_click="ignore",
+    )
+
+
 def render() -> None:
     st.title(t("page.overview"))
     if not require_data():
@@ -176,6 +205,7 @@ def render() -> None:
         st.subheader(md(goal.iloc[0]["goal_name"]))
         if isinstance(goal.iloc[0].get("goal_description"), str):
             st.caption(md(goal.iloc[0]["goal_description"]))
+        report_download("goal", str(goal.iloc[0]["goal_id"]))
         cols = st.columns(3)
         for i, (_, ind) in enumerate(goal.iterrows()):
             with cols[i % 3]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import sys
@@ -563,6 +564,37 @@ def _health(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """A council report on a goal or an area from the served snapshot, to a file."""
+    # the dashboard's functions come with Streamlit, which outside its server warns on
+    # every cached function ("No runtime found"): noise for the reader of this command
+    from streamlit.runtime.caching import cache_data_api
+
+    logging.getLogger(cache_data_api.__name__).setLevel(logging.ERROR)
+    from app import i18n
+    from cim.report import ReportError, build_report, write_report
+
+    paths = settings.Paths(settings.cim_home())
+    lang = args.lang or i18n.languages()[0]
+    # lead: load approved notes from cim.appstate here
+    stories: list = []
+    try:
+        report = build_report(
+            paths,
+            goal=args.goal,
+            area=args.area,
+            lang=lang,
+            fmt=args.format,
+            period=args.period,
+            stories=stories,
+        )
+    except ReportError as exc:
+        raise SetupError(str(exc)) from None
+    output = args.output or Path(f"{args.goal or args.area}-{lang}.{args.format}")
+    print(write_report(output, report))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from cim.serve import serve
 
@@ -804,6 +836,19 @@ def main(argv: list[str] | None = None) -> int:
     health = commands.add_parser("health", help="feed health, worst first")
     _wait_option(health, 0.0, READER_WAIT + " (only before the first snapshot)")
     health.set_defaults(run=_health)
+    report = commands.add_parser(
+        "report", help="a council report (PDF or HTML) on a goal or an area, from the snapshot"
+    )
+    subject = report.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--goal", help="a goal of the agenda (its indicators at city level)")
+    subject.add_argument("--area", help="an area code (every indicator in that area)")
+    report.add_argument(
+        "--lang", choices=["en", "nl", "fr", "de"], help="default: the city's first language"
+    )
+    report.add_argument("--format", choices=["pdf", "html"], default="pdf")
+    report.add_argument("--output", type=Path, help="default: <goal or area>-<lang>.<format>")
+    report.add_argument("--period", help="the last quarter to report on, e.g. 2026-Q2")
+    report.set_defaults(run=_report)
     served = commands.add_parser(
         "serve", help="dashboard, Dagster UI and documentation (dbt docs, Data Docs) on 127.0.0.1"
     )

@@ -1,0 +1,1 @@
+"""The quarterly council reports, written next to the snapshot they were read from."""
