@@ -325,6 +325,29 @@ def test_stories_show_under_their_indicator(demo_build):
     assert "Elsewhere." not in text
 
 
+def test_cim_report_tells_the_approved_version_of_each_story_only(
+    demo_build, monkeypatch, tmp_path
+):
+    """The notes the backbone approved in the app state, and none it did not: a revision
+    awaiting approval leaves the approved text in the report."""
+    from cim.appstate import open_state
+
+    monkeypatch.setenv("CIM_HOME", str(demo_build.paths.home))
+    monkeypatch.setenv("CIM_APP_DB", f"sqlite:///{tmp_path / 'state.sqlite'}")
+    state = open_state()
+    first = progress_rows(demo_build.paths, city_id(demo_build.paths), GOAL)[0][0]
+    told = state.notes.add(first, "Street lighting fixed on the main square.", author="bb")
+    state.notes.approve(told.note_id, told.version, approver="bb")
+    state.notes.revise(told.note_id, "A draft nobody approved yet.", author="bb")
+    state.notes.add(first, "Unapproved partner note.", author="housing-1", partner_id="housing")
+    output = tmp_path / "report.pdf"
+    assert main(["report", "--goal", GOAL, "--lang", "en", "--output", str(output)]) == 0
+    text = pdf_text(output.read_bytes())
+    assert "Street lighting fixed on the main square." in text
+    assert "A draft nobody approved yet." not in text
+    assert "Unapproved partner note." not in text
+
+
 def test_unknown_goal_or_area_is_one_line_naming_the_valid_ones(demo_build, monkeypatch, capsys):
     monkeypatch.setenv("CIM_HOME", str(demo_build.paths.home))
     goals = [

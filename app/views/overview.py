@@ -138,12 +138,24 @@ def cards_download(inds: pd.DataFrame, city_prog: pd.DataFrame) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _report_pdf(home: str, snapshot_id: str, kind: str, subject: str, lang: str) -> bytes:
-    """A council report's PDF, once per snapshot, subject and language."""
+def _report_pdf(
+    home: str, snapshot_id: str, kind: str, subject: str, lang: str, told: tuple
+) -> bytes:
+    """A council report's PDF, once per snapshot, subject, language and the approved
+    versions of the stories it tells (``told``)."""
     from cim import settings
-    from cim.report import build_report
+    from cim.report import build_report, public_stories
 
-    return build_report(settings.Paths(Path(home)), lang=lang, **{kind: subject})
+    paths = settings.Paths(Path(home))
+    return build_report(paths, lang=lang, stories=public_stories(paths), **{kind: subject})
+
+
+def _told(home: str) -> tuple:
+    from cim import settings
+    from cim.report import public_stories
+
+    notes = public_stories(settings.Paths(Path(home)))
+    return tuple((n.note_id, n.version) for n in notes)
 
 
 def report_download(kind: str, subject: str) -> None:
@@ -155,7 +167,7 @@ def report_download(kind: str, subject: str) -> None:
     snapshot_id = str(data.manifest().get("snapshot_id", ""))
     st.download_button(
         t("report.download"),
-        data=lambda: _report_pdf(home, snapshot_id, kind, subject, lang),
+        data=lambda: _report_pdf(home, snapshot_id, kind, subject, lang, _told(home)),
         file_name=f"{subject}-{lang}.pdf",
         mime="application/pdf",
         help=t("report.download_help"),

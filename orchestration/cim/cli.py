@@ -572,13 +572,12 @@ def _report(args: argparse.Namespace) -> int:
 
     logging.getLogger(cache_data_api.__name__).setLevel(logging.ERROR)
     from app import i18n
-    from cim.report import ReportError, build_report, write_report
+    from cim.report import ReportError, build_report, public_stories, write_report
 
     paths = settings.Paths(settings.cim_home())
     lang = args.lang or i18n.languages()[0]
-    # lead: load approved notes from cim.appstate here
-    stories: list = []
     try:
+        stories = public_stories(paths)
         report = build_report(
             paths,
             goal=args.goal,

@@ -25,6 +25,14 @@ def build_report(
     return render(content, fmt)
 
 
+def public_stories(paths: Paths) -> list:
+    """The stories a report for the council and the public tells: the latest version the
+    backbone approved of each note that is not hidden (the app state's public view)."""
+    from cim.appstate import default_url, open_state
+
+    return open_state(default_url(paths.home)).notes.visible("public")
+
+
 def write_report(output: Path, report: bytes) -> Path:
     """Write ``report`` next to a temporary name, then rename: no half-written file."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +48,7 @@ __all__ = [
     "Story",
     "build_content",
     "build_report",
+    "public_stories",
     "render",
     "write_report",
 ]

@@ -11,7 +11,7 @@ from cim.city import City
 from cim.defs.publish.assets import SNAPSHOT_KEY
 from cim.defs.resources import Deployment, loaded_city
 from cim.publish import current_manifest
-from cim.report import build_report, write_report
+from cim.report import build_report, public_stories, write_report
 
 REPORTS_KEY = dg.AssetKey(["published", "reports"])
 REPORTS_GROUP = "report"
@@ -38,8 +38,7 @@ def reports(
     if manifest is None:
         raise dg.Failure(description="Nothing is published yet: run the pipeline first.")
     lang = city.settings.languages[0]
-    # lead: load approved notes from cim.appstate here
-    stories: list = []
+    stories = public_stories(paths)
     written = [
         write_report(
             report_file(paths, manifest["snapshot_id"], goal.id, lang),
