@@ -25,10 +25,12 @@ from typing import Literal
 import streamlit as st
 from cim import settings
 from cim.appstate import AppState, open_state
+from cim.appstate.accounts import BACKBONE_ROLE, PARTNER_ROLE
 
 from app.i18n import t
 
-PUBLIC, PARTNER, BACKBONE = "public", "partner", "backbone"
+PUBLIC = "public"
+PARTNER, BACKBONE = PARTNER_ROLE, BACKBONE_ROLE
 Audience = Literal["public", "partner", "backbone"]
 # the session-state entry holding the session token, and nothing else: no role, no partner
 TOKEN = "_cim_session_token"  # noqa: S105 (the name of the entry, not a token)

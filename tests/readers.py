@@ -9,11 +9,12 @@ signing in itself use the form (tests/test_access.py).
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
-from cim.appstate import open_state
+from cim.appstate import default_url, open_state
 from streamlit.testing.v1 import AppTest
 
-from app.access import TOKEN
+from app.access import COOKIE, TOKEN
 
 # one password per test session: long enough for the store's rule, never written down
 PASSWORD = secrets.token_urlsafe(18)
@@ -45,3 +46,10 @@ def sign_in(at: AppTest, role: str, partner: str | None = None) -> AppTest:
     """``at`` as a session a ``role`` reader signed into."""
     at.session_state[TOKEN] = token_for(role, partner)
     return at
+
+
+def cookie(url: str, home: Path | str, role: str, partner: str | None = None) -> dict:
+    """The sign-in cookie a browser holds after ``role`` signed in on the dashboard at
+    ``url`` serving the deployment at ``home`` (for Playwright's ``add_cookies``)."""
+    token = token_for(role, partner, default_url(Path(home)))
+    return {"name": COOKIE, "value": token, "url": url}

@@ -243,3 +243,25 @@ def test_without_a_provider_a_claimed_identity_is_ignored(published, app_db):
     at.user = {"is_logged_in": True, "email": f"{username}@example.org"}
     go(at, "cockpit")
     assert at.title[0].value != EN["page.cockpit"]
+
+
+def test_the_demo_makes_sign_in_accounts_once_for_its_owner_only(tmp_path, monkeypatch):
+    from cim.appstate import default_url, open_state
+    from cim_demo.__main__ import main as demo
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("CIM_HOME", str(home))
+    monkeypatch.delenv("CIM_APP_DB", raising=False)
+    assert demo(["--incidents", "200"]) == 0
+    listing = home / "secrets" / "demo-accounts.txt"
+    assert listing.stat().st_mode & 0o777 == 0o600
+    rows = [line.split("\t") for line in listing.read_text().splitlines()[1:]]
+    state = open_state(default_url(home))
+    for username, role, partner, password in rows:
+        result = state.accounts.authenticate(username, password, client="test")
+        assert result.ok, username
+        assert (result.account.role, result.account.partner_id or "-") == (role, partner)
+    assert {r[1] for r in rows} == {"backbone", "partner"}
+    before = listing.read_text()
+    assert demo([]) == 0  # a second `make run`: the same accounts, the same file
+    assert listing.read_text() == before

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 from cim.appstate import default_url, open_state
 
-from tests import atlas
+from tests import atlas, readers
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -219,7 +219,8 @@ def test_the_dashboard_says_where_rows_were_placed_in_the_citys_words(atlas_run,
         ("en", "accepted rows per level", "planning area 64 · district 16 · city 8"),
     ]:
         params = {"lang": lang} if lang != "de" else {}
-        at = go(AppTest.from_file(APP, default_timeout=60), "health", **params)
+        at = readers.sign_in(AppTest.from_file(APP, default_timeout=60), "backbone")
+        at = go(at, "health", **params)
         table = next(d.value for d in at.dataframe if column in d.value.columns)
         file_column = table.columns[0]
         line = table[table[file_column] == history].iloc[0]

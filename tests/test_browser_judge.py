@@ -91,6 +91,8 @@ def _charts_without_data(tab) -> int:
 
 @pytest.mark.parametrize("lang", ["en", "nl", "fr", "de"])
 def test_every_page_reads_right_in_each_language(app_url, page, lang):  # noqa: F811
+    from playwright.sync_api import expect
+
     SHOTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
     # a failed load is judged by its URL (the console message does not name it): any
@@ -123,6 +125,11 @@ def test_every_page_reads_right_in_each_language(app_url, page, lang):  # noqa: 
     )
     keys = [k for k in catalog("en") if "." in k]
     english = _agenda_names()
+    # the tab is the backbone's (test_browser's ``page``): the health page opens to it
+    page.goto(f"{app_url}/?lang={lang}", wait_until="networkidle")
+    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text(
+        catalog(lang)["access.log_out"], timeout=30_000
+    )
     for name, (query, _probes) in PAGES.items():
         page.goto(f"{app_url}{path_of(name)}?{query}&lang={lang}", wait_until="networkidle")
         shows(page, name, lang)

@@ -22,6 +22,7 @@ from cim.settings import Paths
 
 from app.headless import dashboard
 from app.i18n import catalog
+from tests import readers
 from tests.browsers import chromium
 from tests.conftest import REPO
 
@@ -127,9 +128,11 @@ def browser():
         yield launched
 
 
-def _open(browser, url: str):
+def _open(browser, url: str, cookies: list | None = None):
     """A tab on ``url`` with every request and console error it caused."""
     tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+    if cookies:
+        tab.context.add_cookies(cookies)
     requests: list[str] = []
     errors: list[str] = []
     tab.on("request", lambda r: requests.append(r.url))
@@ -200,7 +203,8 @@ def test_health_page_links_reach_the_served_docs(browser, docs_url, docs_home, l
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CIM_DOCS_PORT", str(port))
         with dashboard(docs_home.home) as app_url:
-            tab, _, _ = _open(browser, f"{app_url}/health?lang={lang}")
+            backbone = readers.cookie(app_url, docs_home.home, "backbone")
+            tab, _, _ = _open(browser, f"{app_url}/health?lang={lang}", [backbone])
             try:
                 words = catalog(lang)
                 for key, site in (("health.open_docs", "quality"), ("health.open_dbt_docs", "dbt")):

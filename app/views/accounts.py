@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from cim import settings
+from cim.city import load_city
 
-from app import access, data
+from app import access
 from app.i18n import t
 from app.text import md
 
@@ -30,14 +32,10 @@ def accounts_table(accounts: list) -> pd.DataFrame:
 
 
 def _partner_ids() -> dict[str, str]:
-    partners = data.table("marts.dim_partner")
-    return {
-        p: n
-        for p, n, k in zip(
-            partners["partner_id"], partners["partner_name"], partners["partner_kind"], strict=True
-        )
-        if k != "backbone"
-    }
+    """The city's partners an account may belong to (partners.yaml: they exist before
+    anything is published)."""
+    city = load_city(settings.city_dir())
+    return {p.id: p.name for p in city.partners if not p.is_backbone}
 
 
 def _add(store) -> None:
@@ -46,10 +44,13 @@ def _add(store) -> None:
         username = st.text_input(t("col.username"), key="new_username")
         name = st.text_input(t("col.name"), key="new_name")
         email = st.text_input(t("col.email"), key="new_email")
+        # labels made now, in the reader's language: a format function that translated
+        # later would translate in whatever language is current then
+        roles = {r: t(f"access.role.{r}") for r in (access.PARTNER, access.BACKBONE)}
         role = st.radio(
             t("col.role"),
-            [access.PARTNER, access.BACKBONE],
-            format_func=lambda r: t(f"access.role.{r}"),
+            list(roles),
+            format_func=roles.get,
             horizontal=True,
             key="new_role",
         )

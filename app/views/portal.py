@@ -108,6 +108,20 @@ def partner_name(partner_id: str) -> str:
     return str(found["partner_name"].iloc[0]) if not found.empty else partner_id
 
 
+def _section(title, empty, table_of, frame: pd.DataFrame, download: str, caption=None) -> None:
+    """A heading, then the table (its first ``ROWS_SHOWN`` rows; the download has all), or
+    what the partner should know when there is none."""
+    st.subheader(t(title))
+    if frame.empty:
+        st.info(t(empty))
+        return
+    table = table_of(frame)
+    if caption:
+        st.caption(t(caption, n=data.fmt(len(table), 0)))
+    st.dataframe(table.head(ROWS_SHOWN), hide_index=True, width="stretch")
+    offer_downloads(table, download)
+
+
 def render() -> None:
     who = access.require(access.PARTNER)
     st.title(t("page.portal"))
@@ -144,24 +158,19 @@ def render() -> None:
         for r in problems_first(late).itertuples():
             st.markdown(f"{status_label(r.delivery_status)}: **{md(r.feed_id)} {md(r.period_id)}**")
 
-    st.subheader(t("portal.deliveries"))
     deliveries = own_deliveries(partner)
-    if deliveries.empty:
-        st.info(t("portal.no_deliveries"))
-    else:
-        table = deliveries_table(deliveries)
-        st.dataframe(table, hide_index=True, width="stretch")
-        offer_downloads(table, "my_deliveries")
-
-    st.subheader(t("portal.rejected_rows"))
+    _section(
+        "portal.deliveries", "portal.no_deliveries", deliveries_table, deliveries, "my_deliveries"
+    )
     rows = own_rejected_rows(partner)
-    if rows.empty:
-        st.info(t("portal.no_rejected_rows"))
-    else:
-        table = rejected_rows_table(rows)
-        st.caption(t("portal.rejected_rows_caption", n=data.fmt(len(table), 0)))
-        st.dataframe(table.head(ROWS_SHOWN), hide_index=True, width="stretch")
-        offer_downloads(table, "my_rejected_rows")
+    _section(
+        "portal.rejected_rows",
+        "portal.no_rejected_rows",
+        rejected_rows_table,
+        rows,
+        "my_rejected_rows",
+        caption="portal.rejected_rows_caption",
+    )
 
     st.subheader(t("portal.reminders"))
     entries = access.state().reminders.list(partner_id=partner)

@@ -84,6 +84,21 @@ def _write(who: access.Viewer, indicator_id: str, area_id: str | None, periods: 
     st.success(t("stories.added_backbone" if who.audience == access.BACKBONE else "stories.added"))
 
 
+def _revise(who: access.Viewer, note) -> None:
+    """A new version of the note, by its author or the backbone; the public keeps the
+    last approved version until the backbone approves this one."""
+    with st.expander(t("stories.revise")):
+        with st.form(f"revise_{note.note_id}", clear_on_submit=True):
+            body = st.text_area(
+                t("stories.body"), value=note.body, key=f"revise_body_{note.note_id}"
+            )
+            if not st.form_submit_button(t("stories.save_version")):
+                return
+        if body.strip() and body.strip() != note.body:
+            access.state().notes.revise(note.note_id, body.strip(), author=who.username)
+            st.rerun()
+
+
 def render(indicator_id: str, area_id: str | None, periods: list[str], notes: list) -> None:
     """The notes under the chart, and for partners and the backbone a way to write one."""
     who = access.viewer()
@@ -95,6 +110,8 @@ def render(indicator_id: str, area_id: str | None, periods: list[str], notes: li
         with st.container(border=True):
             st.markdown(f"**({number})** {md(note.body)}")
             st.caption(_meta(note))
+            if who.audience == access.BACKBONE or who.username == note.author:
+                _revise(who, note)
             if who.audience == access.BACKBONE:
                 c1, c2 = st.columns(2)
                 if not note.approved_by and c1.button(

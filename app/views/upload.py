@@ -117,7 +117,8 @@ def _report(report: dryrun.DryRun) -> None:
 
 
 def _status_of_sent(partner: str) -> None:
-    """Files this partner sent from here, and what the pipeline made of each so far."""
+    """Files this partner sent from here, and what the pipeline made of each so far: in
+    words, newest first."""
     sent = [u for u in access.state().uploads.list(partner_id=partner) if u.action == "submitted"]
     if not sent:
         return
@@ -127,20 +128,25 @@ def _status_of_sent(partner: str) -> None:
         (partner,),
     )
     found = dict(zip(ledger["sha256"], ledger["status"], strict=True)) if not ledger.empty else {}
-    st.caption(t("upload.sent_title"))
-    st.dataframe(
-        pd.DataFrame(
-            {
-                t("col.file"): [u.original_name for u in sent],
-                t("col.sent"): [data.fmt_date(u.recorded_at) for u in sent],
-                t("col.status"): [
-                    i18n.status(found[u.sha256]) if u.sha256 in found else t("upload.waiting")
-                    for u in sent
-                ],
-            }
-        ),
-        hide_index=True,
-        width="stretch",
+    st.markdown(f"**{t('upload.sent_title')}**")
+    for u in sent:
+        status = i18n.status(found[u.sha256]) if u.sha256 in found else t("upload.waiting")
+        st.markdown(f"- {md(u.original_name)} · {data.fmt_date(u.recorded_at)} · {status}")
+
+
+def _audit(
+    who: access.Viewer, name: str, content: bytes, action: str, feed: str | None, summary: dict
+) -> None:
+    """One line of the upload audit trail: who tried or sent which bytes, and the outcome."""
+    access.state().uploads.record(
+        who.partner_id,
+        who.username,
+        name,
+        hashlib.sha256(content).hexdigest(),
+        len(content),
+        action=action,
+        feed=feed,
+        summary=summary,
     )
 
 
@@ -148,6 +154,9 @@ def render(who: access.Viewer) -> None:
     st.subheader(t("upload.title"))
     city = load_city(settings.city_dir())
     patterns = [c.file_pattern for c in city.contracts if c.partner == who.partner_id]
+    if not patterns:  # a partner that sends no feed has nothing to upload
+        st.info(t("portal.no_feeds"))
+        return
     st.caption(t("upload.explain", patterns=", ".join(md_code(p) for p in patterns)))
     file = st.file_uploader(t("upload.pick"), key="upload_file")
     if file is not None:
@@ -159,32 +168,15 @@ def render(who: access.Viewer) -> None:
             report = dryrun.dry_run(city, paths, content, file.name, who.partner_id)
             tried.clear()  # one file at a time
             tried[sha] = report
-            access.state().uploads.record(
-                who.partner_id,
-                who.username,
-                file.name,
-                sha,
-                len(content),
-                action="dry_run",
-                feed=report.feed,
-                summary=report.as_dict(),
-            )
+            _audit(who, file.name, content, "dry_run", report.feed, report.as_dict())
         report = tried[sha]
         _report(report)
         if report.verdict in SENDABLE and st.button(
             t("upload.send"), key="upload_send", type="primary"
         ):
             sent = dryrun.submit(city, paths, content, file.name, who.partner_id)
-            access.state().uploads.record(
-                who.partner_id,
-                who.username,
-                file.name,
-                sha,
-                len(content),
-                action="submitted" if sent.written else "refused",
-                feed=report.feed,
-                summary=sent.as_dict(),
-            )
+            action = "submitted" if sent.written else "refused"
+            _audit(who, file.name, content, action, report.feed, sent.as_dict())
             if sent.written:
                 st.success(t("upload.sent", name=md(sent.landing_name)), icon="📨")
             else:

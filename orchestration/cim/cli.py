@@ -776,13 +776,15 @@ def _app_db(_: argparse.Namespace) -> int:
 
 
 def _add_account_commands(commands) -> None:
+    from cim.appstate.accounts import ROLES
+
     accounts = commands.add_parser("accounts", help="local dashboard accounts (add, list...)")
     actions = accounts.add_subparsers(dest="action", required=True)
     add = actions.add_parser(
         "add", help="add an account; the password is read from stdin or asked for"
     )
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=["backbone", "partner"])
+    add.add_argument("--role", required=True, choices=list(ROLES))
     add.add_argument("--partner", default=None, help="the partner id (partners.yaml) of a partner")
     add.add_argument("--email", default=None, help="also how an OpenID Connect login finds it")
     add.add_argument("--name", default=None, help="the name shown in the dashboard")

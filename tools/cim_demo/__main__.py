@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from cim import settings
+from cim.city import load_city
 
+from cim_demo.accounts import make_demo_accounts
 from cim_demo.generator import generate_demo_city
 
 
@@ -47,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         landing, where = args.landing_dir, str(args.landing_dir)
         occupied = _waiting(landing)
+    if args.landing_dir is None:
+        # a deployment: accounts to try the partner and backbone pages with
+        listing = make_demo_accounts(load_city(city_dir), paths)
+        print(f"demo sign-in accounts (partners, backbone): {listing}")
     if occupied and not args.force:
         print(f"{where} is not empty: demo city not generated (use --force to add it anyway)")
         return 0

@@ -26,7 +26,8 @@ from cim.appstate.models import AccountRow, LoginAttemptRow
 from cim.appstate.store import Store, record_of
 
 Role = Literal["backbone", "partner"]
-ROLES = ("backbone", "partner")
+BACKBONE_ROLE, PARTNER_ROLE = "backbone", "partner"
+ROLES = (BACKBONE_ROLE, PARTNER_ROLE)
 MIN_PASSWORD_LENGTH = 12
 BAD_CREDENTIALS, LOCKED, DISABLED = "login.bad_credentials", "login.locked", "login.disabled"
 

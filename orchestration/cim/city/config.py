@@ -48,11 +48,19 @@ class Area(Strict):
     grid_col: int | None = None
 
 
+# the partner kind of the organisation that coordinates the partnership
+BACKBONE_KIND = "backbone"
+
+
 class Partner(Strict):
     id: Identifier
     name: str
     kind: str = "partner"
     contact: Contact
+
+    @property
+    def is_backbone(self) -> bool:
+        return self.kind == BACKBONE_KIND
 
 
 class IngestionSettings(Strict):

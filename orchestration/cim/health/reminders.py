@@ -58,7 +58,7 @@ def _backbone_emails(city: City) -> list[str]:
     from_env = os.environ.get("CIM_BACKBONE_EMAIL")
     if from_env:
         return [from_env]
-    return [p.contact.email for p in city.partners if p.kind == "backbone"]
+    return [p.contact.email for p in city.partners if p.is_backbone]
 
 
 def due_reminders(con: duckdb.DuckDBPyConnection, city: City) -> list[Reminder]:
