@@ -461,7 +461,7 @@ def test_readers_and_a_second_run_never_break_a_run_and_killed_runs_are_failed(
     shutil.copytree(demo_build.paths.published, paths.published, dirs_exist_ok=True)
     first = current_manifest(paths)["snapshot_id"]
     both = {f: FIRST[f] + LATER[f] if f in LATER else FIRST[f] for f in FIRST}
-    _drop(paths, _deliveries(demo_build, both))
+    _drop(paths, _deliveries(demo_build, both), demo_build.paths)
 
     # a run held inside an ingestion transaction, holding the warehouse
     held = pipeline.start(pause_at="ingest")
