@@ -26,6 +26,7 @@ import streamlit as st
 from cim import settings
 from cim.appstate import AppState, open_state
 from cim.appstate.accounts import BACKBONE_ROLE, PARTNER_ROLE
+from cim.appstate.sessions import age_limit
 
 from app.i18n import t
 
@@ -125,7 +126,7 @@ def keep_cookie(who: Viewer) -> None:
     ``<html lang>`` is set, since Streamlit has no API to set a cookie."""
     if who.via == "local" and (token := st.session_state.get(TOKEN)):
         secure = "; Secure" if str(st.context.url or "").startswith("https:") else ""
-        age = int(store_setting("CIM_SESSION_MAX_HOURS", 8) * 3600)
+        age = int(age_limit().total_seconds())  # the server ends it then anyway
         cookie = f"{COOKIE}={token}; Path=/; Max-Age={age}; SameSite=Strict{secure}"
     elif st.session_state.pop(FORGET_COOKIE, False) or _cookie_token():
         cookie = f"{COOKIE}=; Path=/; Max-Age=0; SameSite=Strict"
@@ -135,13 +136,6 @@ def keep_cookie(who: Viewer) -> None:
         f"<script>window.document.cookie = {json.dumps(cookie)};</script>",
         unsafe_allow_javascript=True,
     )
-
-
-def store_setting(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return float(default)
 
 
 def viewer() -> Viewer:
