@@ -135,15 +135,21 @@ def _status_of_sent(partner: str) -> None:
 
 
 def _audit(
-    who: access.Viewer, name: str, content: bytes, action: str, feed: str | None, summary: dict
+    who: access.Viewer,
+    name: str,
+    sha: str,
+    size: int,
+    action: str,
+    feed: str | None,
+    summary: dict,
 ) -> None:
     """One line of the upload audit trail: who tried or sent which bytes, and the outcome."""
     access.state().uploads.record(
         who.partner_id,
         who.username,
         name,
-        hashlib.sha256(content).hexdigest(),
-        len(content),
+        sha,
+        size,
         action=action,
         feed=feed,
         summary=summary,
@@ -168,7 +174,7 @@ def render(who: access.Viewer) -> None:
             report = dryrun.dry_run(city, paths, content, file.name, who.partner_id)
             tried.clear()  # one file at a time
             tried[sha] = report
-            _audit(who, file.name, content, "dry_run", report.feed, report.as_dict())
+            _audit(who, file.name, sha, len(content), "dry_run", report.feed, report.as_dict())
         report = tried[sha]
         _report(report)
         if report.verdict in SENDABLE and st.button(
@@ -176,7 +182,7 @@ def render(who: access.Viewer) -> None:
         ):
             sent = dryrun.submit(city, paths, content, file.name, who.partner_id)
             action = "submitted" if sent.written else "refused"
-            _audit(who, file.name, content, action, report.feed, sent.as_dict())
+            _audit(who, file.name, sha, len(content), action, report.feed, sent.as_dict())
             if sent.written:
                 st.success(t("upload.sent", name=md(sent.landing_name)), icon="📨")
             else:
