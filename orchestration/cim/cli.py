@@ -155,7 +155,8 @@ def _failure_reasons(result) -> list[str]:
 
 
 def _pipeline(args: argparse.Namespace) -> int:
-    """Run the whole pipeline once, in this process, recorded in the Dagster instance."""
+    """Run the pipeline once, in this process, recorded in the Dagster instance: only
+    what changed since the served snapshot and what depends on it, unless ``--full``."""
     paths = settings.paths()
     run_id = str(uuid.uuid4())
     with runlock.writer(
@@ -167,10 +168,41 @@ def _pipeline(args: argparse.Namespace) -> int:
         remedy="Wait for it to finish (make dev shows it in the Dagster UI) and run again, "
         "or pass --wait SECONDS (CIM_LOCK_WAIT) to wait longer.",
     ):
+        plan = None if args.full or args.job != "pipeline" else _plan(paths)
+        if plan is not None:
+            served = (current_manifest(paths) or {}).get("snapshot_id")
+            if plan.nothing:
+                print(
+                    f"nothing new since snapshot {served} (served): no file landed, no "
+                    "delivery changed, same code, configuration and judgement day; nothing "
+                    "ran (`cim pipeline --full` rebuilds everything anyway)"
+                )
+                return 0
+            scope = "everything" if plan.full else "what changed and what depends on it"
+            print(f"building {scope}: {'; '.join(plan.reasons)}", flush=True)
         _before_run(paths)
-        result = _execute_job(args.job, run_id, args.log_level)
+        result = _execute_job(args.job, run_id, args.log_level, plan)
         _print_ledger(since_run=result.run_id)
     return _run_verdict(paths, result)
+
+
+def _plan(paths: settings.Paths):
+    """What changed since the served snapshot (cim.publish.changes); read under the
+    writer lock, so no run changes the warehouse meanwhile."""
+    import duckdb
+
+    from cim.publish.changes import Inputs, current_inputs, plan_run
+
+    city = load_city(settings.city_dir())
+    served = Inputs.from_json((current_manifest(paths) or {}).get("inputs"))
+    now = None
+    if paths.warehouse.exists():
+        con = duckdb.connect(str(paths.warehouse), read_only=True)
+        try:
+            now = current_inputs(con, city, settings.as_of())
+        finally:
+            con.close()
+    return plan_run(now, served, paths, city)
 
 
 def _before_run(paths: settings.Paths) -> None:
@@ -182,13 +214,19 @@ def _before_run(paths: settings.Paths) -> None:
     _dagster_home(paths)
 
 
-def _execute_job(job_name: str, run_id: str, log_level: str):
-    """One Dagster job in this process (the caller holds the writer lock)."""
+def _execute_job(job_name: str, run_id: str, log_level: str, plan=None):
+    """One Dagster job in this process (the caller holds the writer lock); with a
+    ``plan`` (cim.publish.changes), only the part of it the plan selects."""
     import dagster as dg
 
     from cim.definitions import defs
+    from cim.defs.selection import resolve, selection_for
 
-    job = defs().resolve_job_def(job_name)
+    definitions = defs()
+    job = definitions.resolve_job_def(job_name)
+    if plan is not None and not plan.full:
+        assets, checks = resolve(selection_for(plan), definitions.resolve_asset_graph())
+        job = job.get_subset(asset_selection=assets, asset_check_selection=checks)
     with dg.DagsterInstance.get() as instance:
         for line in runlock.fail_abandoned_runs(instance, by="cim pipeline"):
             print(line)
@@ -821,8 +859,11 @@ def main(argv: list[str] | None = None) -> int:
     new_city.add_argument("folder", help="a new or empty folder, e.g. cities/<your-city>")
     new_city.add_argument("--name", default=None, help="the city's name (default: from folder)")
     new_city.set_defaults(run=_new_city)
-    pipeline = commands.add_parser("pipeline", help="run the whole pipeline once")
+    pipeline = commands.add_parser(
+        "pipeline", help="build what changed since the served snapshot, and publish it"
+    )
     pipeline.add_argument("--job", default="pipeline", help="Dagster job to run")
+    pipeline.add_argument("--full", action="store_true", help="build everything, whatever changed")
     pipeline.add_argument("--log-level", default="WARNING", help="console log level")
     _wait_option(
         pipeline,

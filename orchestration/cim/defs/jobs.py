@@ -6,8 +6,8 @@ One DuckDB file admits one writer: steps run one after another in one process.
 import dagster as dg
 
 from cim.defs.ingestion.assets import GROUP
-from cim.defs.report.assets import REPORTS_GROUP
 from cim.defs.resources import loaded_city
+from cim.defs.selection import EVERYTHING
 
 INGEST_JOB = "ingest_feeds"
 PIPELINE_JOB = "pipeline"
@@ -23,8 +23,9 @@ def defs() -> dg.Definitions:
     )
     pipeline = dg.define_asset_job(
         PIPELINE_JOB,
-        # the council reports are quarterly (cim.defs.report), not per daily snapshot
-        selection=dg.AssetSelection.all() - dg.AssetSelection.groups(REPORTS_GROUP),
+        # a run of it may select a part: what changed and what depends on it (cim pipeline,
+        # the landing sensor; cim.defs.selection)
+        selection=EVERYTHING,
         executor_def=dg.in_process_executor,
         description="The whole pipeline once: ingest every feed, then everything downstream.",
     )

@@ -111,14 +111,19 @@ def _switch(paths: Paths, snapshot: Path) -> None:
     fsync(paths.published)
 
 
-def publish(paths: Paths, run_id: str, checks: dict, keep: int = 5) -> dict:
-    """Write a new snapshot of the checked warehouse and make it the served one."""
+def publish(
+    paths: Paths, run_id: str, checks: dict, keep: int = 5, inputs: dict | None = None
+) -> dict:
+    """Write a new snapshot of the checked warehouse and make it the served one.
+
+    ``inputs``: what it was built from (cim.publish.changes.Inputs), so the next run
+    builds only what changed since."""
     # it reads the warehouse: under the writer lock (already held inside a run)
     with writer(paths, run_id=run_id, command="publish"):
-        return _publish(paths, run_id, checks, keep)
+        return _publish(paths, run_id, checks, keep, inputs)
 
 
-def _publish(paths: Paths, run_id: str, checks: dict, keep: int) -> dict:
+def _publish(paths: Paths, run_id: str, checks: dict, keep: int, inputs: dict | None) -> dict:
     snapshots = paths.published / "snapshots"
     snapshots.mkdir(parents=True, exist_ok=True)
     remove_leftovers(paths)
@@ -137,6 +142,7 @@ def _publish(paths: Paths, run_id: str, checks: dict, keep: int) -> dict:
                 "tables": tables,
                 "files": _included_files(paths.warehouse),
                 "checks": checks,
+                **({"inputs": inputs} if inputs is not None else {}),
             }
             con.execute("CREATE SCHEMA IF NOT EXISTS published")
             con.execute("CREATE TABLE published.manifest (manifest JSON)")

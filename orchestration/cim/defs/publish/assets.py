@@ -2,12 +2,15 @@
 
 import dagster as dg
 
+from cim import settings
+from cim.city import City
 from cim.defs.dbt.assets import build_dbt_assets
 from cim.defs.dbt.project import loaded_dbt_project
 from cim.defs.impact.assets import build_impact_assets
 from cim.defs.ingestion.assets import LEDGER_KEY
 from cim.defs.resources import Deployment
 from cim.publish import publish, record_blocked
+from cim.publish.changes import current_inputs
 from cim.quality import ERROR, WARN, read_results
 
 SNAPSHOT_KEY = dg.AssetKey(["published", "snapshot"])
@@ -23,10 +26,14 @@ def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         "tables, switched into CIM_HOME/published/current.duckdb when every blocking "
         "check of the run passed; otherwise the previous snapshot stays served.",
     )
-    def _snapshot(context: dg.AssetExecutionContext, deployment: Deployment):
+    def _snapshot(
+        context: dg.AssetExecutionContext, deployment: Deployment, city: dg.ResourceParam[City]
+    ):
         paths = deployment.paths
         with deployment.warehouse() as con:
             outcomes = read_results(con, context.run_id)
+            # what this snapshot is built from: the next run builds only what differs
+            inputs = current_inputs(con, city, settings.as_of())
         # any failed ERROR expectation blocks publication
         blocked = [
             f"{o.asset}: {o.expectation}: {o.message}"
@@ -47,7 +54,7 @@ def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
             "warnings_failed": sum(1 for o in outcomes if o.severity == WARN and not o.success),
             "errors_failed": 0,
         }
-        manifest = publish(paths, context.run_id, summary)
+        manifest = publish(paths, context.run_id, summary, inputs=inputs.as_json())
         return dg.MaterializeResult(
             metadata={
                 "snapshot_id": manifest["snapshot_id"],
