@@ -40,7 +40,7 @@ run: setup  ## set up, generate the demo city if nothing landed yet, run the pip
 serve: setup  ## dashboard (:8501), Dagster UI (:3000), dbt docs and Data Docs (:8502) on 127.0.0.1; Ctrl-C stops all
 	@$(BIN)/cim serve --dagster-port $(DAGSTER_PORT) --app-port $(APP_PORT) --docs-port $(DOCS_PORT)
 
-pipeline: setup  ## the whole pipeline once, serving nothing
+pipeline: setup  ## the pipeline once (what changed since the served snapshot), serving nothing
 	@$(BIN)/cim pipeline
 
 demo: setup  ## generate the demo city into the landing folder (INCIDENTS=n to scale)
