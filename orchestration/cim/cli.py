@@ -168,9 +168,10 @@ def _pipeline(args: argparse.Namespace) -> int:
         remedy="Wait for it to finish (make dev shows it in the Dagster UI) and run again, "
         "or pass --wait SECONDS (CIM_LOCK_WAIT) to wait longer.",
     ):
-        plan = None if args.full or args.job != "pipeline" else _plan(paths)
+        manifest = current_manifest(paths) or {}
+        plan = None if args.full or args.job != "pipeline" else _plan(paths, manifest)
         if plan is not None:
-            served = (current_manifest(paths) or {}).get("snapshot_id")
+            served = manifest.get("snapshot_id")
             if plan.nothing:
                 print(
                     f"nothing new since snapshot {served} (served): no file landed, no "
@@ -186,15 +187,15 @@ def _pipeline(args: argparse.Namespace) -> int:
     return _run_verdict(paths, result)
 
 
-def _plan(paths: settings.Paths):
-    """What changed since the served snapshot (cim.publish.changes); read under the
-    writer lock, so no run changes the warehouse meanwhile."""
+def _plan(paths: settings.Paths, manifest: dict):
+    """What changed since the served snapshot (its ``manifest``; cim.publish.changes);
+    read under the writer lock, so no run changes the warehouse meanwhile."""
     import duckdb
 
     from cim.publish.changes import Inputs, current_inputs, plan_run
 
     city = load_city(settings.city_dir())
-    served = Inputs.from_json((current_manifest(paths) or {}).get("inputs"))
+    served = Inputs.from_json(manifest.get("inputs"))
     now = None
     if paths.warehouse.exists():
         con = duckdb.connect(str(paths.warehouse), read_only=True)
