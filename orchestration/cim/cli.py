@@ -190,20 +190,9 @@ def _pipeline(args: argparse.Namespace) -> int:
 def _plan(paths: settings.Paths, manifest: dict):
     """What changed since the served snapshot (its ``manifest``; cim.publish.changes);
     read under the writer lock, so no run changes the warehouse meanwhile."""
-    import duckdb
+    from cim.publish.changes import plan_from_warehouse
 
-    from cim.publish.changes import Inputs, current_inputs, plan_run
-
-    city = load_city(settings.city_dir())
-    served = Inputs.from_json(manifest.get("inputs"))
-    now = None
-    if paths.warehouse.exists():
-        con = duckdb.connect(str(paths.warehouse), read_only=True)
-        try:
-            now = current_inputs(con, city, settings.as_of())
-        finally:
-            con.close()
-    return plan_run(now, served, paths, city)
+    return plan_from_warehouse(paths, load_city(settings.city_dir()), settings.as_of(), manifest)
 
 
 def _before_run(paths: settings.Paths) -> None:

@@ -10,6 +10,10 @@ and everything downstream of them (``cim.defs.selection``).
 The comparison is against what is *published*, not against the last run: a run that
 ingested a delivery and then failed a blocking check leaves that feed different from
 the served snapshot, so the next run builds it again, whatever else it was started for.
+And only a warehouse that the served snapshot was published from may be built in part:
+each publication marks the warehouse with its snapshot id (``mark_published``), so a new
+or replaced warehouse, a rollback, or a snapshot copied in from elsewhere builds
+everything.
 """
 
 from __future__ import annotations
@@ -124,19 +128,76 @@ def feed_digests(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return {feed: digest.hexdigest() for feed, digest in digests.items()}
 
 
+def mark_published(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> None:
+    """Record in the warehouse which snapshot was published from it."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    con.execute(
+        "CREATE OR REPLACE TABLE meta.published_from AS SELECT ? AS snapshot_id", [snapshot_id]
+    )
+
+
+def published_from(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The snapshot last published from this warehouse (None: none yet)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'meta' AND table_name = 'published_from'"
+    ).fetchone()[0]
+    if not exists:
+        return None
+    row = con.execute("SELECT max(snapshot_id) FROM meta.published_from").fetchone()
+    return row[0] if row else None
+
+
 def current_inputs(
     con: duckdb.DuckDBPyConnection, city: City, day: dt.date, root: Path = REPO_ROOT
 ) -> Inputs:
     return Inputs(code_digest(city, root), day.isoformat(), feed_digests(con))
 
 
-def plan_run(now: Inputs | None, served: Inputs | None, paths: Paths, city: City) -> Plan:
+def plan_from_warehouse(paths: Paths, city: City, day: dt.date, manifest: dict) -> Plan:
+    """What changed since the served snapshot (its ``manifest``), read from the warehouse
+    opened read-only: under the writer lock (``cim pipeline``), or by the landing sensor,
+    which waits for its next tick while a run holds the file (DuckDB raises IOException)."""
+    served = Inputs.from_json(manifest.get("inputs"))
+    now = built_for = None
+    if paths.warehouse.exists():
+        con = duckdb.connect(str(paths.warehouse), read_only=True)
+        try:
+            now = current_inputs(con, city, day)
+            built_for = published_from(con)
+        finally:
+            con.close()
+    return plan_run(
+        now, served, paths, city, served_id=manifest.get("snapshot_id"), built_for=built_for
+    )
+
+
+def plan_run(
+    now: Inputs | None,
+    served: Inputs | None,
+    paths: Paths,
+    city: City,
+    *,
+    served_id: str | None = None,
+    built_for: str | None = None,
+) -> Plan:
     """What to build, comparing the inputs now (None: no warehouse yet) with the served
-    snapshot's (None: nothing served, or a snapshot from before inputs were recorded)."""
+    snapshot's (None: nothing served, or a snapshot from before inputs were recorded).
+
+    ``served_id`` is the served snapshot's id, ``built_for`` the snapshot last published
+    from the warehouse (``published_from``): a part-build needs them to be the same."""
     if served is None:
         return Plan(full=True, reasons=("no snapshot with recorded inputs is served",))
     if now is None:
         return Plan(full=True, reasons=("no warehouse yet",))
+    if served_id is None or built_for != served_id:
+        return Plan(
+            full=True,
+            reasons=(
+                f"the served snapshot ({served_id}) was not published from this warehouse "
+                f"(last published from it: {built_for or 'none'})",
+            ),
+        )
     if now.code != served.code:
         return Plan(
             full=True,

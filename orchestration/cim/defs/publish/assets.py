@@ -10,7 +10,7 @@ from cim.defs.impact.assets import build_impact_assets
 from cim.defs.ingestion.assets import LEDGER_KEY
 from cim.defs.resources import Deployment
 from cim.publish import publish, record_blocked
-from cim.publish.changes import current_inputs
+from cim.publish.changes import current_inputs, mark_published
 from cim.quality import ERROR, WARN, read_results
 
 SNAPSHOT_KEY = dg.AssetKey(["published", "snapshot"])
@@ -55,6 +55,9 @@ def build_publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
             "errors_failed": 0,
         }
         manifest = publish(paths, context.run_id, summary, inputs=inputs.as_json())
+        # the next run may build only what changed: this warehouse is the served one's source
+        with deployment.warehouse() as con:
+            mark_published(con, manifest["snapshot_id"])
         return dg.MaterializeResult(
             metadata={
                 "snapshot_id": manifest["snapshot_id"],
